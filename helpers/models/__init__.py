@@ -1,0 +1,1 @@
+"""Model definitions of the project zoo (one file per family; no imports here on purpose)."""

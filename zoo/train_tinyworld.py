@@ -1,0 +1,165 @@
+"""Train tinyworld-gpt (GELU) or its ReLU twin on the generated tinyworld corpus.
+
+    python zoo/train_tinyworld.py --act gelu              # -> data/zoo/tinyworld-gpt/
+    python zoo/train_tinyworld.py --act relu              # -> data/zoo/tinyworld-gpt-relu/
+    python zoo/train_tinyworld.py --steps 5 --out /tmp/tw --no-gate   # quick smoke run
+
+Reproducible from --seed (same corpus stream and same initial weights for both twins). Checkpoints
+at log-spaced steps (0, 50, 100, 200, 400, ...) and the final weights are kept in memory and written
+only if the held-out gate passes (helpers.tinyworld.gate): facts, cyclic tasks, sentiment and IOI
+solved, IOI not solved by a shortcut, in-context tasks solved with demonstrations and ambiguous
+without. A failed gate writes metrics_rejected.json and no weights, and exits with status 1.
+Output: model.safetensors (float32), checkpoints/step_NNNNNN.safetensors (float16), vocab.json,
+metrics.json (metrics, gate, train time, parameter count, SHA-256 of every file).
+"""
+import argparse
+import hashlib
+import json
+import math
+import platform
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+from helpers import tinyworld as tw  # noqa: E402
+from helpers.models.gpt import GPT, GPTConfig, save_gpt  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+p.add_argument("--act", default="gelu", choices=["gelu", "relu"])
+p.add_argument("--out", default=None, help="output folder (default data/zoo/tinyworld-gpt[-relu])")
+p.add_argument("--steps", type=int, default=3000)
+p.add_argument("--seed", type=int, default=0)
+p.add_argument("--batch", type=int, default=32)
+p.add_argument("--lr", type=float, default=2e-3)
+p.add_argument("--warmup", type=int, default=100)
+p.add_argument("--weight-decay", type=float, default=0.0)  # none: keeps outliers / massive activations possible
+p.add_argument("--n-ctx", type=int, default=64)
+p.add_argument("--n-layer", type=int, default=4)
+p.add_argument("--d-model", type=int, default=128)
+p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core CPU)")
+p.add_argument("--eval-every", type=int, default=250, help="print a quick held-out evaluation every N steps")
+p.add_argument("--no-gate", action="store_true", help="write the weights even if the held-out gate fails")
+args = p.parse_args()
+
+torch.set_num_threads(args.threads)
+name = "tinyworld-gpt" if args.act == "gelu" else f"tinyworld-gpt-{args.act}"
+out = Path(args.out) if args.out else ROOT / "data" / "zoo" / name
+
+torch.manual_seed(args.seed)
+tok = tw.tokenizer()
+cfg = GPTConfig(vocab_size=len(tok), n_ctx=args.n_ctx, n_layer=args.n_layer, n_head=4,
+                d_model=args.d_model, d_mlp=4 * args.d_model, act=args.act)
+model = GPT(cfg)
+corpus = tw.Corpus(tw.CorpusConfig(n_ctx=cfg.n_ctx), seed=args.seed)
+
+# No weight decay on biases, LayerNorms and embeddings (nanoGPT's split); decay is 0 by default anyway.
+decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embed" not in n]
+no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "embed" not in n)]
+opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
+                         {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.98))
+
+
+def lr_at(step: int) -> float:
+    """Linear warm-up, then cosine decay to 10 % of the peak."""
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    t = (step - args.warmup) / max(1, args.steps - args.warmup)
+    return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+ckpt_steps = sorted({0, *[50 * 2 ** i for i in range(20) if 50 * 2 ** i < args.steps]})
+checkpoints, dynamics, losses = {}, {}, []
+
+
+def snapshot(step: int) -> None:
+    """Keep a float16 copy of the weights and a small evaluation for the training-dynamics lessons."""
+    checkpoints[step] = {k: v.detach().to(torch.float16).clone() for k, v in model.state_dict().items()}
+    m = tw.evaluate(model, n=60, tok=tok)
+    dynamics[step] = {"fact": m["fact"], "cyclic": m["cyclic"], "ioi_acc": m["ioi"]["acc"],
+                      "ioi_abc_drop": m["ioi"]["abc_drop"],
+                      "icl": {t: a[str(tw.ICL_GATE_K)] for t, a in m["icl"].items()},
+                      "icl_zero_shot": m["icl_zero_shot"]["prob_share"], "induction": m["induction"]}
+
+
+print(f"{name}: {model.num_params():,} parameters, vocab {len(tok)}, checkpoints at {ckpt_steps}")
+t0, eval_time = time.time(), 0.0
+model.train()
+for step in range(args.steps):
+    if step in ckpt_steps:
+        te = time.time()
+        snapshot(step)
+        eval_time += time.time() - te
+    batch = corpus.batch(args.batch)  # (B, T + 1)
+    x, y = batch[:, :-1], batch[:, 1:]  # (B, T) each: predict every next token
+    for g in opt.param_groups:
+        g["lr"] = lr_at(step)
+    logits = model(x)  # (B, T, V)
+    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    losses.append(loss.item())
+    if step % 100 == 0 or step == args.steps - 1:
+        m = sum(losses[-100:]) / len(losses[-100:])
+        print(f"step {step:5d}  loss {m:.4f}  lr {lr_at(step):.2e}  {time.time() - t0:6.1f}s", flush=True)
+    if args.eval_every and step % args.eval_every == 0 and step > 0:
+        te = time.time()
+        q = dynamics[step] if step in dynamics else None
+        if q is None:
+            m = tw.evaluate(model, n=60, tok=tok)
+            q = {"icl": {t: a[str(tw.ICL_GATE_K)] for t, a in m["icl"].items()}, "ioi_acc": m["ioi"]["acc"],
+                 "ioi_abc_drop": m["ioi"]["abc_drop"], "icl_zero_shot": m["icl_zero_shot"]["prob_share"],
+                 "cyclic": m["cyclic"], "induction": m["induction"]}
+        print(f"  eval {json.dumps({k: q[k] for k in ('icl', 'icl_zero_shot', 'ioi_acc', 'ioi_abc_drop', 'induction')})}",
+              flush=True)
+        eval_time += time.time() - te
+train_time = time.time() - t0 - eval_time
+snapshot(args.steps)
+
+metrics = tw.evaluate(model, n=200, tok=tok)
+failures = tw.gate(metrics)
+report = {
+    "name": name,
+    "command": "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]),
+    "config": asdict(cfg),
+    "train": {k: v for k, v in vars(args).items() if k not in ("out", "no_gate")},
+    "param_count": model.num_params(),
+    "train_time_s": round(train_time, 1),
+    "final_loss": round(sum(losses[-100:]) / len(losses[-100:]), 4),
+    "loss_every_50": [round(sum(losses[i:i + 50]) / len(losses[i:i + 50]), 4) for i in range(0, len(losses), 50)],
+    "metrics": metrics,
+    "gate": {"passed": not failures, "failures": failures},
+    "dynamics": {str(k): v for k, v in dynamics.items()},
+    "versions": {"torch": torch.__version__, "python": platform.python_version()},
+}
+print(json.dumps({"metrics": metrics, "gate": report["gate"]}, indent=1))
+
+out.mkdir(parents=True, exist_ok=True)
+if failures and not args.no_gate:
+    (out / "metrics_rejected.json").write_text(json.dumps(report, indent=1))
+    print(f"GATE FAILED, no weights written; metrics in {out / 'metrics_rejected.json'}", file=sys.stderr)
+    sys.exit(1)
+
+(out / "checkpoints").mkdir(exist_ok=True)
+for old in (out / "checkpoints").glob("step_*.safetensors"):
+    old.unlink()  # a previous run's checkpoints at other steps would not match this run
+save_gpt(model, out / "model.safetensors", torch.float32, {"name": name, "step": args.steps})
+for step, state in checkpoints.items():
+    model.load_state_dict({k: v.float() for k, v in state.items()})
+    save_gpt(model, out / "checkpoints" / f"step_{step:06d}.safetensors", torch.float16, {"name": name, "step": step})
+(out / "vocab.json").write_text(json.dumps(tok.vocab))
+files = sorted(f for f in out.rglob("*") if f.is_file() and f.suffix in (".safetensors", ".json")
+               and f.name not in ("metrics.json", "metrics_rejected.json"))
+report["files"] = {f.relative_to(out).as_posix(): {"sha256": hashlib.sha256(f.read_bytes()).hexdigest(),
+                                                    "bytes": f.stat().st_size} for f in files}
+(out / "metrics.json").write_text(json.dumps(report, indent=1))
+(out / "metrics_rejected.json").unlink(missing_ok=True)
+print(f"wrote {len(files)} files ({sum(f.stat().st_size for f in files) / 1e6:.1f} MB) and metrics.json to {out}")
