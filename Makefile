@@ -1,0 +1,60 @@
+# activation-lab: every target works from nothing (creates .venv, installs, then does its job).
+# Re-running skips what is already done.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+FASHION_DIR := /usr/share/datasets/fashion-mnist
+NB ?=
+PARAMS ?=
+NOTEBOOK_BUDGET ?= 120
+PARAM_FLAGS := $(foreach p,$(PARAMS),-p $(p))
+
+.PHONY: setup system-data run test unit notebooks rerun student lab bench zoo clean
+
+setup: $(STAMP) system-data
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+# Fashion-MNIST comes from Debian's package where apt exists; elsewhere helpers.data falls back to torchvision.
+system-data:
+	@if [ ! -d $(FASHION_DIR) ] && command -v apt-get >/dev/null 2>&1; then \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		echo "installing dataset-fashion-mnist with apt-get"; \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null \
+		|| echo "warning: could not install dataset-fashion-mnist; helpers.data will try torchvision's download"; \
+	fi
+
+run: setup
+	$(PY) -m helpers.run $(NB) $(PARAM_FLAGS)
+
+test: unit notebooks rerun
+
+unit: setup
+	$(PY) -m pytest tests -q
+
+notebooks: setup
+	NOTEBOOK_BUDGET=$(NOTEBOOK_BUDGET) $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
+		--nbval-cell-timeout=$(NOTEBOOK_BUDGET) --sanitize-with tests/nbval_sanitize.cfg notebooks/$(if $(NB),$(NB)*.ipynb,)
+
+# One notebook again with non-default parameters, as a user re-running it with papermill would.
+rerun: setup
+	$(PY) -m helpers.run 00 -p seed 1 -p image_size 48 --timeout $(NOTEBOOK_BUDGET) \
+		--out build/rerun --html "" --summary build/rerun/summary.md
+
+student: setup
+	$(PY) -m helpers.student --out build/student
+
+lab: setup
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 --no-browser
+
+bench: setup
+	$(PY) benchmarks/capture.py
+
+clean:
+	rm -rf build

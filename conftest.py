@@ -1,0 +1,24 @@
+"""Notebook time budget under nbval: a notebook whose cells take longer than NOTEBOOK_BUDGET fails the run."""
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+
+_seconds: dict[str, float] = defaultdict(float)
+
+
+def pytest_runtest_logreport(report):
+    path = report.nodeid.split("::")[0]
+    if path.endswith(".ipynb"):
+        _seconds[path] += report.duration
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if not _seconds:
+        return
+    budget = float(os.environ.get("NOTEBOOK_BUDGET", "120"))
+    over = {nb: s for nb, s in _seconds.items() if s > budget}
+    lines = [f"  {s:6.1f} s  {nb}" + ("  OVER BUDGET" if nb in over else "") for nb, s in sorted(_seconds.items())]
+    print(f"\nnotebook run times (budget {budget:.0f} s each):\n" + "\n".join(lines))
+    if over:
+        session.exitstatus = 1

@@ -1,0 +1,163 @@
+"""The notebook runner (parameter validation, failures, summary), the student build and the checks."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from helpers import capture, checks
+from helpers.notebooks import (NotebookError, ParameterError, find_notebooks, key_figures, notebook_parameters,
+                               validate_parameters)
+from helpers.run import main as run_main
+from helpers.run import parse_params, run_notebook, write_summary
+from helpers.student import MarkerError, strip_solutions, student_notebook
+
+TOUR = Path(__file__).resolve().parent.parent / "notebooks" / "00_tour.ipynb"
+
+
+def _notebook(tmp_path: Path, name: str, params: str | None, *cells: str) -> Path:
+    nb = new_notebook(cells=[new_markdown_cell("# test")])
+    if params is not None:
+        nb.cells.append(new_code_cell(params, metadata={"tags": ["parameters"]}))
+    nb.cells += [new_code_cell(c) for c in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / name
+    nbformat.write(nb, path)
+    return path
+
+
+PARAMS = 'device = "auto"\nseed = 0\nscale = 1\nrate = 0.5\nverbose = False'
+
+
+def test_parameters_are_read_and_validated(tmp_path):
+    path = _notebook(tmp_path, "01_x.ipynb", PARAMS)
+    assert notebook_parameters(path) == {"device": "auto", "seed": 0, "scale": 1, "rate": 0.5, "verbose": False}
+    assert validate_parameters(path, {"seed": "3", "rate": "1", "device": "cuda", "verbose": "True"}) == \
+        {"seed": 3, "rate": 1.0, "device": "cuda", "verbose": True}
+    with pytest.raises(ParameterError, match=r"no parameter 'sead'.*Did you mean seed.*Valid parameters: device='auto'"):
+        validate_parameters(path, {"sead": "1"})
+    with pytest.raises(ParameterError, match="'seed' takes a int"):
+        validate_parameters(path, {"seed": "1.5"})
+    with pytest.raises(ParameterError, match="'scale' takes a int"):
+        validate_parameters(path, {"scale": "big"})
+    with pytest.raises(ParameterError, match="takes a bool"):
+        validate_parameters(path, {"verbose": "1"})
+
+
+def test_notebooks_without_a_proper_parameters_cell_are_rejected(tmp_path):
+    with pytest.raises(NotebookError, match="0 cells tagged 'parameters'"):
+        notebook_parameters(_notebook(tmp_path, "02_a.ipynb", None, "x = 1"))
+    with pytest.raises(NotebookError, match="lacks \\['scale'\\]"):
+        notebook_parameters(_notebook(tmp_path, "03_b.ipynb", 'device = "auto"\nseed = 0'))
+    with pytest.raises(NotebookError, match="only `name = literal`"):
+        notebook_parameters(_notebook(tmp_path, "04_c.ipynb", PARAMS + "\nimport os"))
+
+
+def test_selection_and_param_parsing(tmp_path):
+    _notebook(tmp_path, "00_a.ipynb", PARAMS)
+    _notebook(tmp_path, "01_b.ipynb", PARAMS)
+    assert [p.name for p in find_notebooks(["1"], tmp_path)] == ["01_b.ipynb"]
+    assert [p.name for p in find_notebooks([], tmp_path)] == ["00_a.ipynb", "01_b.ipynb"]
+    with pytest.raises(NotebookError, match="Valid: 00_a, 01_b"):
+        find_notebooks(["07"], tmp_path)
+    assert parse_params([["seed", "1"], ["device=cuda"]]) == {"seed": "1", "device": "cuda"}
+    with pytest.raises(ParameterError):
+        parse_params([["a", "b", "c"]])
+
+
+def test_cli_refuses_unknown_parameters_before_running(capsys):
+    assert run_main(["00", "-p", "colour", "red", "--out", "/nonexistent/never"]) == 2
+    err = capsys.readouterr().err
+    assert "no parameter 'colour'" in err and "seed=0" in err and "scale=1" in err
+
+
+def test_run_reports_key_figures_and_names_the_failing_cell(tmp_path):
+    good = _notebook(tmp_path, "05_good.ipynb", PARAMS, "print(f'KEY doubled={seed * 2}')")
+    bad = _notebook(tmp_path, "06_bad.ipynb", PARAMS, "x = 1", "assert seed == 0, 'seed was changed'")
+    out = tmp_path / "out"
+    out.mkdir()
+    ok = run_notebook(good, out, {"seed": 21}, timeout=60)
+    assert ok.status == "ok" and ok.keys == {"doubled": "42"}
+    failed = run_notebook(bad, out, {"seed": 3}, timeout=60)
+    assert failed.status == "failed"
+    assert "06_bad.ipynb" in failed.error and "AssertionError" in failed.error and "seed was changed" in failed.error
+    assert "cell" in failed.error
+    text = write_summary([ok, failed], {"seed": "21"}, tmp_path / "summary.md")
+    assert "| 05_good.ipynb |" in text and "doubled=42" in text and "failed" in text
+
+
+def test_key_figures_are_parsed_from_stream_outputs():
+    nb = new_notebook(cells=[new_code_cell("")])
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="hello\nKEY acc=0.93\nKEY n=10\n")]
+    assert key_figures(nb) == {"acc": "0.93", "n": "10"}
+
+
+def test_strip_solutions_keeps_indentation_and_text():
+    src = "def f(x):\n    y = 1\n    # SOLUTION: add one\n    return x + y\n    # END SOLUTION\nprint('after')"
+    out = strip_solutions(src)
+    assert out == "def f(x):\n    y = 1\n    raise NotImplementedError(\"Exercise: add one\")\nprint('after')"
+    for broken in ("# SOLUTION\nx = 1", "# END SOLUTION", "# SOLUTION\n# SOLUTION\n# END SOLUTION"):
+        with pytest.raises(MarkerError):
+            strip_solutions(broken)
+
+
+def _exercise_source(nb) -> str:
+    return next(c.source for c in nb.cells if c.cell_type == "code" and "# SOLUTION" in c.source)
+
+
+def test_tour_exercise_check_passes_on_solution_fails_on_stub_and_bugs():
+    solution = _exercise_source(nbformat.read(TOUR, as_version=4))
+    scope: dict = {"torch": torch, "nn": torch.nn}
+    exec(solution, scope)
+    assert "match helpers.capture" in checks.check_manual_capture(scope["manual_capture"])
+
+    stub_scope: dict = {"torch": torch, "nn": torch.nn}
+    student = student_notebook(TOUR)
+    stub = _exercise_source_student(student)
+    assert "NotImplementedError" in stub and "SOLUTION" not in stub
+    exec(stub, stub_scope)
+    with pytest.raises(checks.ExerciseNotDone, match="not done yet"):
+        checks.check_manual_capture(stub_scope["manual_capture"])
+
+    def forgets_to_remove(model, name, x):  # planted bug: the hook stays attached
+        module = dict(model.named_modules())[name]
+        store = {}
+        module.register_forward_hook(lambda m, i, o: store.setdefault("o", o.detach()))
+        model(x)
+        return store["o"]
+
+    with pytest.raises(AssertionError, match="still attached"):
+        checks.check_manual_capture(forgets_to_remove)
+
+    def returns_input(model, name, x):  # planted bug: the layer's input instead of its output
+        with capture(model, name, inputs=True) as acts:
+            model(x)
+        return acts.inputs[name]
+
+    with pytest.raises(AssertionError, match="shape|differ"):
+        checks.check_manual_capture(returns_input)
+
+
+def _exercise_source_student(nb) -> str:
+    return next(c.source for c in nb.cells if c.cell_type == "code" and "NotImplementedError" in c.source)
+
+
+def test_student_build_of_every_notebook_has_no_solution_left(tmp_path):
+    from helpers.student import main as student_main
+    assert student_main(["--out", str(tmp_path)]) == 0
+    for path in find_notebooks():
+        text = (tmp_path / path.name).read_text()
+        assert "# SOLUTION" not in text and "END SOLUTION" not in text
+        original = path.read_text()
+        assert text.count("NotImplementedError(") >= original.count("# SOLUTION") - original.count("# END SOLUTION")
+
+
+def test_check_against_and_assert_close():
+    assert "2 case(s)" in checks.check_against(torch.square, lambda x: x * x, [(torch.ones(2),), (torch.arange(3.),)], "sq")
+    with pytest.raises(AssertionError, match="max abs difference"):
+        checks.check_against(lambda x: x * 2, lambda x: x * 3, [(torch.ones(2),)], "triple")
+    with pytest.raises(AssertionError, match="keys"):
+        checks.assert_close({"a": 1}, {"b": 1}, "d")

@@ -1,0 +1,68 @@
+"""helpers.setup (devices, seeds, threads) and the plotting functions."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from helpers import pick_device, plot, setup
+from helpers.memory import CaptureTooLargeError, check_fits, format_bytes
+
+
+def test_device_choices_and_errors():
+    assert pick_device("cpu").type == "cpu"
+    assert pick_device("auto").type in ("cpu", "cuda", "mps")
+    with pytest.raises(ValueError, match="valid: 'auto', 'cpu'"):
+        pick_device("tpu")
+    with pytest.raises(TypeError):
+        pick_device(0)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            pick_device("cuda")
+
+
+def test_setup_is_reproducible_and_prints_one_line(capsys):
+    setup(device="cpu", seed=5)
+    a = (torch.rand(3), np.random.rand(3))
+    setup(device="cpu", seed=5)
+    b = (torch.rand(3), np.random.rand(3))
+    assert torch.equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line]
+    assert len(lines) == 2 and "device cpu" in lines[0] and "seed 5" in lines[0]
+    with pytest.raises(ValueError, match="seed"):
+        setup(device="cpu", seed=-1)
+
+
+def test_threads_explicit_and_env_override(monkeypatch):
+    setup(device="cpu", threads=1, quiet=True)
+    assert torch.get_num_threads() == 1
+    monkeypatch.setenv("ACTIVATION_LAB_THREADS", "2")
+    setup(device="cpu", quiet=True)
+    assert torch.get_num_threads() == 2
+    monkeypatch.delenv("ACTIVATION_LAB_THREADS")
+    setup(device="cpu", threads="auto", quiet=True)
+    assert torch.get_num_threads() >= 1
+    with pytest.raises(ValueError, match="threads"):
+        setup(device="cpu", threads=0, quiet=True)
+
+
+def test_memory_messages():
+    assert format_bytes(3 * 2**30) == "3.00 GiB"
+    with pytest.raises(CaptureTooLargeError, match="needs about 2.00 KiB but the limit is 1.00 KiB"):
+        check_fits(2048, 1024, "x", "")
+
+
+def test_plots_return_figures():
+    figs = [
+        plot.histograms({"a": torch.randn(50), "b": torch.randn(50)}),
+        plot.image_grid(torch.rand(3, 3, 8, 8), titles=["a", "b", "c"], cols=2),
+        plot.heatmap_overlay(torch.rand(3, 16, 16), torch.rand(4, 4), title="map"),
+        plot.curves({"x": [1.0, 2.0, 4.0]}, logy=True),
+    ]
+    assert all(isinstance(f, Figure) for f in figs)
+    assert len(figs[1].axes) == 4 and figs[1].axes[0].get_title() == "a"
