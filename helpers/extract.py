@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional
 
@@ -25,6 +26,7 @@ from helpers.memory import check_disk
 from helpers.names import LayerSpec, resolve_layers
 
 MANIFEST = "manifest.json"
+CHECKPOINT_SECONDS = 2.0
 _NUMPY_DTYPES = {torch.float32: "float32", torch.float16: "float16", torch.float64: "float64",
                  torch.int64: "int64", torch.int32: "int32", torch.uint8: "uint8", torch.bool: "bool"}
 
@@ -174,6 +176,17 @@ def extract(
             files[name] = np.lib.format.open_memmap(os.path.join(out, meta["file"]), mode="w+",
                                                     dtype=meta["dtype"], shape=tuple(meta["shape"]))
 
+    last_checkpoint = {"t": time.perf_counter()}
+
+    def checkpoint() -> None:
+        """Make the written rows durable, then record them in the manifest (so resume is safe)."""
+        for mm in files.values():
+            mm.flush()
+        with open(manifest_path + ".tmp", "w") as f:
+            json.dump(manifest, f, indent=1)
+        os.replace(manifest_path + ".tmp", manifest_path)  # atomic: a crash never leaves half a manifest
+        last_checkpoint["t"] = time.perf_counter()
+
     def write(p: _Pending) -> None:
         if p.event is not None:
             p.event.synchronize()  # the async copy into pinned memory has landed
@@ -181,11 +194,10 @@ def extract(
         for name, t in p.host.items():
             files[name][p.start:p.start + size] = t.numpy()
         manifest["done"] = p.start + size
-        for mm in files.values():
-            mm.flush()
-        with open(manifest_path + ".tmp", "w") as f:
-            json.dump(manifest, f, indent=1)
-        os.replace(manifest_path + ".tmp", manifest_path)  # atomic: a crash never leaves half a manifest
+        # msync on every batch would cap the speed far below the disk's; every few seconds
+        # costs little, and an interruption only repeats the batches since the last checkpoint.
+        if time.perf_counter() - last_checkpoint["t"] > CHECKPOINT_SECONDS:
+            checkpoint()
 
     pinned: list[dict[str, torch.Tensor]] = [{}, {}]  # two host buffers, alternating (CUDA only)
     pending: Optional[_Pending] = None
@@ -228,6 +240,8 @@ def extract(
         if pending is not None:
             write(pending)
     finally:
+        if files:
+            checkpoint()  # also on an interruption: what was written is kept
         bar.close()
         model.train(model_was_training)
     if start != n:
