@@ -15,10 +15,11 @@ PARAM_FLAGS := $(foreach p,$(PARAMS),-p $(p))
 
 setup: $(STAMP) system-data
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-zoo.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q --no-deps -r requirements-zoo.txt
 	@touch $(STAMP)
 
 # Fashion-MNIST comes from Debian's package where apt exists; elsewhere helpers.data falls back to torchvision.
