@@ -194,7 +194,8 @@ def main() -> int:
 
     lines = ["# Benchmark results", "",
              f"`python benchmarks/capture.py` on {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-             f"{torch.get_num_threads()} thread(s); {time.strftime('%Y-%m-%d')}.",
+             f"{torch.get_num_threads()} thread(s); {time.strftime('%Y-%m-%d')}; 1-minute load average at the end "
+             f"{os.getloadavg()[0]:.1f} (above 1 means other processes shared the cores, and timings are noisier).",
              f"Model: GPT-2-shaped, {N_LAYERS} layers, d {D_MODEL}, random weights; batch {args.batch} x {args.tokens} tokens. "
              f"Bare forward: HF {statistics.median(bare_times['hf']) * 1e3:.1f} ms"
              + (f", TransformerLens {statistics.median(bare_times['tl']) * 1e3:.1f} ms" if "tl" in bare_times else "")
