@@ -14,6 +14,7 @@ PARAM_FLAGS := $(foreach p,$(PARAMS),-p $(p))
 .PHONY: setup system-data run test unit notebooks rerun student lab bench zoo clean
 
 setup: $(STAMP) system-data
+	@$(PY) -m helpers.zoo prepare
 
 $(STAMP): pyproject.toml requirements-zoo.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
