@@ -34,11 +34,12 @@ ROOT = Path(__file__).resolve().parents[1]
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 p.add_argument("--act", default="gelu", choices=["gelu", "relu"])
 p.add_argument("--out", default=None, help="output folder (default data/zoo/tinyworld-gpt[-relu])")
-p.add_argument("--steps", type=int, default=3000)
+p.add_argument("--steps", type=int, default=7500, help="at most this many steps (see --decay)")
+p.add_argument("--decay", type=int, default=600, help="length of the final learning-rate decay")
 p.add_argument("--seed", type=int, default=0)
 p.add_argument("--batch", type=int, default=32)
-p.add_argument("--lr", type=float, default=2e-3)
-p.add_argument("--warmup", type=int, default=100)
+p.add_argument("--lr", type=float, default=3e-3)
+p.add_argument("--warmup", type=int, default=200)
 p.add_argument("--weight-decay", type=float, default=0.0)  # none: keeps outliers / massive activations possible
 p.add_argument("--n-ctx", type=int, default=64)
 p.add_argument("--n-layer", type=int, default=4)
@@ -66,16 +67,26 @@ opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
                          {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.98))
 
 
+# Warm-up, constant learning rate, then a cosine decay to 10 % over the last `decay` steps
+# ("warmup-stable-decay"). The circuits for IOI, induction and in-context learning appear suddenly
+# after a plateau, and a high constant rate gets there sooner. The decay starts either at
+# steps - decay or as soon as the quick held-out gate passes during the constant phase, whichever
+# is first (deterministic: the evaluation does not touch the training random streams).
+decay = min(args.decay, args.steps // 4)
+decay_start = args.steps - decay
+
+
 def lr_at(step: int) -> float:
-    """Linear warm-up, then cosine decay to 10 % of the peak."""
     if step < args.warmup:
         return args.lr * (step + 1) / args.warmup
-    t = (step - args.warmup) / max(1, args.steps - args.warmup)
+    if step < decay_start:
+        return args.lr
+    t = min(1.0, (step - decay_start) / max(1, decay))
     return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
-ckpt_steps = sorted({0, *[50 * 2 ** i for i in range(20) if 50 * 2 ** i < args.steps]})
-checkpoints, dynamics, losses = {}, {}, []
+ckpt_steps = {0, *[50 * 2 ** i for i in range(20)]}  # log-spaced; those below the last step are kept
+checkpoints, dynamics, losses, quick = {}, {}, [], {}
 
 
 def snapshot(step: int) -> None:
@@ -88,10 +99,11 @@ def snapshot(step: int) -> None:
                       "icl_zero_shot": m["icl_zero_shot"]["prob_share"], "induction": m["induction"]}
 
 
-print(f"{name}: {model.num_params():,} parameters, vocab {len(tok)}, checkpoints at {ckpt_steps}")
+print(f"{name}: {model.num_params():,} parameters, vocab {len(tok)}, at most {args.steps} steps")
 t0, eval_time = time.time(), 0.0
 model.train()
-for step in range(args.steps):
+step = 0
+while step < decay_start + decay:
     if step in ckpt_steps:
         te = time.time()
         snapshot(step)
@@ -107,22 +119,26 @@ for step in range(args.steps):
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
     losses.append(loss.item())
-    if step % 100 == 0 or step == args.steps - 1:
-        m = sum(losses[-100:]) / len(losses[-100:])
-        print(f"step {step:5d}  loss {m:.4f}  lr {lr_at(step):.2e}  {time.time() - t0:6.1f}s", flush=True)
-    if args.eval_every and step % args.eval_every == 0 and step > 0:
+    if step % 100 == 0 or step == decay_start + decay - 1:
+        avg = sum(losses[-100:]) / len(losses[-100:])
+        print(f"step {step:5d}  loss {avg:.4f}  lr {lr_at(step):.2e}  {time.time() - t0:6.1f}s", flush=True)
+    step += 1
+    if args.eval_every and step % args.eval_every == 0 and step < decay_start:
         te = time.time()
-        q = dynamics[step] if step in dynamics else None
-        if q is None:
-            m = tw.evaluate(model, n=60, tok=tok)
-            q = {"icl": {t: a[str(tw.ICL_GATE_K)] for t, a in m["icl"].items()}, "ioi_acc": m["ioi"]["acc"],
-                 "ioi_abc_drop": m["ioi"]["abc_drop"], "icl_zero_shot": m["icl_zero_shot"]["prob_share"],
-                 "cyclic": m["cyclic"], "induction": m["induction"]}
-        print(f"  eval {json.dumps({k: q[k] for k in ('icl', 'icl_zero_shot', 'ioi_acc', 'ioi_abc_drop', 'induction')})}",
-              flush=True)
+        m = tw.evaluate(model, n=60, tok=tok)
+        fails = tw.gate(m)
+        quick[step] = {"icl": {t: a[str(tw.ICL_GATE_K)] for t, a in m["icl"].items()}, "ioi_acc": m["ioi"]["acc"],
+                       "ioi_abc_drop": m["ioi"]["abc_drop"], "zero_shot": m["icl_zero_shot"]["prob_share"],
+                       "induction": m["induction"], "n_fail": len(fails)}
+        print(f"  eval {json.dumps(quick[step])}", flush=True)
+        if not fails and step >= args.warmup:
+            decay_start = step
+            print(f"  quick gate passed at step {step}: decaying until step {decay_start + decay}", flush=True)
         eval_time += time.time() - te
 train_time = time.time() - t0 - eval_time
-snapshot(args.steps)
+final_step = step
+checkpoints = {k: v for k, v in checkpoints.items() if k < final_step}
+snapshot(final_step)
 
 metrics = tw.evaluate(model, n=200, tok=tok)
 failures = tw.gate(metrics)
@@ -132,12 +148,15 @@ report = {
     "config": asdict(cfg),
     "train": {k: v for k, v in vars(args).items() if k not in ("out", "no_gate")},
     "param_count": model.num_params(),
+    "steps": final_step,
+    "decay_start": decay_start,
     "train_time_s": round(train_time, 1),
     "final_loss": round(sum(losses[-100:]) / len(losses[-100:]), 4),
     "loss_every_50": [round(sum(losses[i:i + 50]) / len(losses[i:i + 50]), 4) for i in range(0, len(losses), 50)],
     "metrics": metrics,
     "gate": {"passed": not failures, "failures": failures},
     "dynamics": {str(k): v for k, v in dynamics.items()},
+    "quick_evals": {str(k): v for k, v in quick.items()},
     "versions": {"torch": torch.__version__, "python": platform.python_version()},
 }
 print(json.dumps({"metrics": metrics, "gate": report["gate"]}, indent=1))
@@ -151,7 +170,7 @@ if failures and not args.no_gate:
 (out / "checkpoints").mkdir(exist_ok=True)
 for old in (out / "checkpoints").glob("step_*.safetensors"):
     old.unlink()  # a previous run's checkpoints at other steps would not match this run
-save_gpt(model, out / "model.safetensors", torch.float32, {"name": name, "step": args.steps})
+save_gpt(model, out / "model.safetensors", torch.float32, {"name": name, "step": final_step})
 for step, state in checkpoints.items():
     model.load_state_dict({k: v.float() for k, v in state.items()})
     save_gpt(model, out / "checkpoints" / f"step_{step:06d}.safetensors", torch.float16, {"name": name, "step": step})
