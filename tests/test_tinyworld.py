@@ -106,7 +106,7 @@ def test_training_script_runs_a_few_steps(tmp_path):
     assert r.returncode == 0, r.stderr
     report = json.loads((tmp_path / "metrics.json").read_text())
     assert report["gate"]["passed"] is False and report["gate"]["failures"]
-    assert set(report["files"]) == {"model.safetensors", "vocab.json", "checkpoints/step_000000.safetensors",
+    assert set(report["files"]) == set(report["sha256"]) == {"model.safetensors", "vocab.json", "checkpoints/step_000000.safetensors",
                                     "checkpoints/step_000003.safetensors"}
     assert load_gpt(tmp_path / "model.safetensors").cfg.d_model == 32
 
@@ -118,6 +118,7 @@ def test_committed_weights_reproduce_recorded_metrics(name):
         pytest.skip(f"{name} has not been trained (python zoo/train_tinyworld.py)")
     report = json.loads((folder / "metrics.json").read_text())
     assert report["gate"]["passed"]
+    assert report["sha256"] == {rel: info["sha256"] for rel, info in report["files"].items()}
     for rel, info in report["files"].items():
         assert hashlib.sha256((folder / rel).read_bytes()).hexdigest() == info["sha256"], rel
     assert json.loads((folder / "vocab.json").read_text()) == tw.VOCAB

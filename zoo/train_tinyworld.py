@@ -179,6 +179,7 @@ files = sorted(f for f in out.rglob("*") if f.is_file() and f.suffix in (".safet
                and f.name not in ("metrics.json", "metrics_rejected.json"))
 report["files"] = {f.relative_to(out).as_posix(): {"sha256": hashlib.sha256(f.read_bytes()).hexdigest(),
                                                     "bytes": f.stat().st_size} for f in files}
+report["sha256"] = {rel: f["sha256"] for rel, f in report["files"].items()}  # what helpers.zoo verifies
 (out / "metrics.json").write_text(json.dumps(report, indent=1))
 (out / "metrics_rejected.json").unlink(missing_ok=True)
 print(f"wrote {len(files)} files ({sum(f.stat().st_size for f in files) / 1e6:.1f} MB) and metrics.json to {out}")
