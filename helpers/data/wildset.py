@@ -22,7 +22,7 @@ Example:
     >>> from helpers.data import wild
     >>> ds = wild(1000, "train", seed=0)
     >>> ds.images.shape, ds.masks.shape, ds.classes[ds.targets[0]], ds.caption(0)
-    (torch.Size([1000, 3, 64, 64]), torch.Size([1000, 64, 64]), 'Sneaker', 'green sneaker on gravel')
+    (torch.Size([1000, 3, 64, 64]), torch.Size([1000, 64, 64]), 'Shirt', 'white shirt on gravel')
 """
 
 from __future__ import annotations
