@@ -109,6 +109,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=list(RUNS), action="append", help="train only these models")
     parser.add_argument("--steps", type=int, help="override the number of steps (quick runs)")
+    parser.add_argument("--lr", type=float, help="override the peak learning rate")
+    parser.add_argument("--cue-agreement", type=float, help="override the spurious run's cue agreement")
     parser.add_argument("--out", type=Path, default=ROOT / "data" / "zoo", help="output folder")
     parser.add_argument("--eval-n", type=int, default=EVAL_N, help="test-set size for the recorded accuracies")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared CPU)")
@@ -119,6 +121,10 @@ def main(argv: list[str] | None = None) -> None:
         cfg = RUNS[name] if args.steps is None else replace(RUNS[name], steps=args.steps)
         if args.steps is not None:
             cfg = replace(cfg, chunk=min(cfg.chunk, args.steps * cfg.batch))
+        if args.lr is not None:
+            cfg = replace(cfg, lr=args.lr)
+        if args.cue_agreement is not None and cfg.spurious:
+            cfg = replace(cfg, cue_agreement=args.cue_agreement)
         print(f"{name}: {cfg.steps} steps of {cfg.batch}", flush=True)
         model, log = train(cfg)
         acc = evaluate(model, cfg.spurious, n=args.eval_n)
@@ -133,7 +139,8 @@ def main(argv: list[str] | None = None) -> None:
             "held_out": list(HELD_OUT),
             "input": "RGB float in [0, 1], (B, 3, 64, 64), no normalisation (helpers.data.wild images)",
             "torch": torch.__version__,
-            "command": "python zoo/train_wild_cnn.py" + (f" --only {name}" if args.only else ""),
+            "threads": args.threads,
+            "command": " ".join(["python zoo/train_wild_cnn.py", *(argv if argv is not None else sys.argv[1:])]),
         }
         info = save_wild_cnn(model, args.out / f"{name}.safetensors", info)
         print(json.dumps({k: info[k] for k in ("accuracy", "train_time_s", "params", "sha256")}), flush=True)
