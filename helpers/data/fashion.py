@@ -22,12 +22,13 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
-import os
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import torch
+
+from helpers.paths import cache_dir
 
 FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -60,11 +61,6 @@ class FashionSplit(NamedTuple):
     images: torch.Tensor  # (N, 28, 28) uint8, object bright on a 0 background
     labels: torch.Tensor  # (N,) int64 in 0..9
     classes: tuple[str, ...]  # the 10 class names, indexed by label
-
-
-def cache_dir() -> Path:
-    """The user cache folder of the project (``$ACTIVATION_LAB_CACHE`` or ``~/.cache/activation-lab``)."""
-    return Path(os.environ.get("ACTIVATION_LAB_CACHE", "~/.cache/activation-lab")).expanduser()
 
 
 def _torchvision_raw_dir() -> Path:

@@ -24,13 +24,14 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.nn as nn
+
+from helpers.zoo.info import sha256_of
 
 
 @dataclass
@@ -99,15 +100,6 @@ class WildCNN(nn.Module):
         return self.head(self.pool(self.blocks(x)))  # (B, 3, 64, 64) -> (B, 128, 16, 16) -> (B, 128) -> (B, K)
 
 
-def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def save_wild_cnn(model: WildCNN, path: str | Path, info: dict) -> dict:
     """Write ``model`` to ``path`` (safetensors, config in its metadata) and ``info`` + checksum to ``path``.json.
 
@@ -121,7 +113,7 @@ def save_wild_cnn(model: WildCNN, path: str | Path, info: dict) -> dict:
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(path), metadata={"config": json.dumps(config)})
     info = {**info, "config": config, "params": sum(p.numel() for p in model.parameters()),
-            "weights": path.name, "sha256": sha256_file(path)}
+            "weights": path.name, "sha256": sha256_of(path)}
     path.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
     return info
 
@@ -140,7 +132,7 @@ def load_wild_cnn(path: str | Path, *, check: bool = True) -> tuple[WildCNN, dic
     path = Path(path)
     info = json.loads(path.with_suffix(".json").read_text())
     if check:
-        digest = sha256_file(path)
+        digest = sha256_of(path)
         if digest != info["sha256"]:
             raise RuntimeError(f"{path}: SHA-256 {digest} does not match {info['sha256']} in {path.with_suffix('.json')}")
     model = WildCNN(WildCNNConfig(**info["config"]))
