@@ -17,15 +17,20 @@ VALID_DEVICES = "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
 _thread_choice: dict[str, Union[int, str]] = {}
 
 
-def pick_device(device: str = "auto") -> torch.device:
+def pick_device(device: str | torch.device = "auto") -> torch.device:
     """Turn a device string into a ``torch.device``; ``"auto"`` picks CUDA, then MPS, then CPU.
+
+    A ``torch.device`` (what :func:`setup` returns) is checked and accepted as it is, so that
+    ``zoo.load(name, device=helpers.setup(...))`` works.
 
     Example:
         >>> pick_device("cpu")
         device(type='cpu')
     """
+    if isinstance(device, torch.device):
+        device = str(device)
     if not isinstance(device, str):
-        raise TypeError(f"device must be a string ({VALID_DEVICES}), got {type(device).__name__}")
+        raise TypeError(f"device must be a string ({VALID_DEVICES}) or a torch.device, got {type(device).__name__}")
     name = device.strip().lower()
     if name == "auto":
         if torch.cuda.is_available():

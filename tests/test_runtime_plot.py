@@ -16,6 +16,7 @@ from helpers.memory import CaptureTooLargeError, check_fits, format_bytes
 
 def test_device_choices_and_errors():
     assert pick_device("cpu").type == "cpu"
+    assert pick_device(torch.device("cpu")) == torch.device("cpu")  # what setup() returns is accepted
     assert pick_device("auto").type in ("cpu", "cuda", "mps")
     with pytest.raises(ValueError, match="valid: 'auto', 'cpu'"):
         pick_device("tpu")

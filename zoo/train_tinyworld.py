@@ -25,9 +25,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-from helpers import tinyworld as tw  # noqa: E402
-from helpers.models.gpt import GPT, GPTConfig, save_gpt  # noqa: E402
+from helpers import tinyworld as tw
+from helpers.models.gpt import GPT, GPTConfig, save_gpt
 
 ROOT = Path(__file__).resolve().parents[1]
 

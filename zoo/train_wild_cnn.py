@@ -25,10 +25,9 @@ import torch
 import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run as a script from anywhere, without installing the package
 
-from helpers.data import HELD_OUT, wild  # noqa: E402
-from helpers.models.cnn import WildCNN, WildCNNConfig, save_wild_cnn  # noqa: E402
+from helpers.data import HELD_OUT, wild
+from helpers.models.cnn import WildCNN, WildCNNConfig, save_wild_cnn
 
 EVAL_N, EVAL_SEED = 2000, 12345  # the fixed test sets on which the recorded accuracies are measured
 
