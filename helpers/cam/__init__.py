@@ -1,0 +1,38 @@
+"""Class activation maps at any layer, batched, with gradients only down to that layer.
+
+    from helpers import cam
+    explainer = cam.GradCAM(model, target_layer="blocks.2")
+    maps = explainer(images, targets=None)             # (B, h, w), ReLU'd, not normalised; None = predicted class
+    maps_px = cam.upsample(maps, size=images.shape[-2:])   # (B, H, W)
+    unit = cam.normalize(maps)                         # per-map min-max to [0, 1]
+
+Methods (one small module each over :class:`BaseCAM`): CAM, GradCAM, GradCAMPlusPlus, HiResCAM,
+ScoreCAM, EigenCAM, LayerCAM; ``METHODS`` maps lower-case names to classes. ViT-style token
+layers: ``reshape_transform=cam.tokens_to_grid(h, w)``.
+"""
+from helpers.cam.base import BaseCAM
+from helpers.cam.eigen_cam import EigenCAM, principal_projection
+from helpers.cam.grad_cam import GradCAM
+from helpers.cam.grad_cam_plusplus import GradCAMPlusPlus
+from helpers.cam.hirescam import HiResCAM
+from helpers.cam.layer_cam import LayerCAM
+from helpers.cam.maps import display, normalize, tokens_to_grid, upsample
+from helpers.cam.original_cam import CAM
+from helpers.cam.score_cam import ScoreCAM
+
+METHODS: dict[str, type[BaseCAM]] = {
+    "cam": CAM, "gradcam": GradCAM, "gradcam++": GradCAMPlusPlus, "hirescam": HiResCAM,
+    "scorecam": ScoreCAM, "eigencam": EigenCAM, "layercam": LayerCAM,
+}
+
+
+def get(name: str) -> type[BaseCAM]:
+    """The class for a method name (case and '-'/'_' ignored), e.g. ``get("Grad-CAM++")``."""
+    key = name.lower().replace("-", "").replace("_", "").replace(" ", "")
+    if key not in METHODS:
+        raise ValueError(f"Unknown CAM method {name!r}. Valid: {', '.join(METHODS)}")
+    return METHODS[key]
+
+
+__all__ = ["BaseCAM", "CAM", "EigenCAM", "GradCAM", "GradCAMPlusPlus", "HiResCAM", "LayerCAM", "METHODS",
+           "ScoreCAM", "display", "get", "normalize", "principal_projection", "tokens_to_grid", "upsample"]
