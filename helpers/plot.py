@@ -96,3 +96,26 @@ def curves(values: Mapping[str, Sequence[float]], x: Optional[Sequence[float]] =
         ax.set_yscale("log")
     ax.legend(fontsize="small")
     return fig
+
+
+def overlay_grid(images: Sequence, heatmaps: Sequence, titles: Optional[Sequence[str]] = None, cols: int = 6,
+                 alpha: float = 0.45, size: float = 1.7) -> plt.Figure:
+    """A grid of :func:`heatmap_overlay` panels: image i (3, H, W) with heatmap i (h, w) resized over it.
+
+    Example:
+        >>> fig = overlay_grid(torch.rand(4, 3, 16, 16), torch.rand(4, 4, 4), titles=list("abcd"), cols=2)
+    """
+    if len(images) != len(heatmaps):
+        raise ValueError(f"got {len(images)} images but {len(heatmaps)} heatmaps; give one heatmap per image")
+    rows = max(1, int(np.ceil(len(images) / cols)))
+    ncols = max(1, min(cols, len(images)))
+    fig, axes = plt.subplots(rows, ncols, figsize=(size * ncols, (size + 0.1) * rows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i >= len(images):
+            ax.axis("off")
+            continue
+        heatmap_overlay(images[i], heatmaps[i], ax=ax, alpha=alpha, title=None)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=7)
+    fig.tight_layout()
+    return fig

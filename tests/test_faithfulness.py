@@ -135,3 +135,15 @@ def test_errors_name_the_valid_choices():
         fa.pointing_game(torch.rand(8, 8), torch.ones(1, 8, 8, dtype=torch.bool))
     with pytest.raises(ValueError, match="bg <= fg"):
         fa.seed_precision(maps, maps > 0.5, fg=0.2, bg=0.5)
+
+
+def test_overlay_grid_one_panel_per_image():
+    import matplotlib.pyplot as plt
+
+    from helpers import plot
+
+    fig = plot.overlay_grid(torch.rand(5, 3, 16, 16), torch.rand(5, 4, 4), titles=list("abcde"), cols=3)
+    assert len(fig.axes) == 6 and [ax.get_title() for ax in fig.axes[:5]] == list("abcde")
+    plt.close(fig)
+    with pytest.raises(ValueError, match="one heatmap per image"):
+        plot.overlay_grid(torch.rand(2, 3, 8, 8), torch.rand(3, 4, 4))
