@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from helpers.cam.maps import normalize, upsample
+
 MODES = ("deletion", "insertion")
 BASELINES = ("blur", "mean", "zero")
 EPS = 1e-12  # guards divisions by an all-zero map
@@ -48,10 +50,7 @@ def to_size(maps: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
         torch.Size([2, 8, 8])
     """
     _check_maps(maps)
-    maps = maps.float()
-    if tuple(maps.shape[-2:]) == tuple(size):
-        return maps
-    return F.interpolate(maps[:, None], size=tuple(size), mode="bilinear", align_corners=False)[:, 0]
+    return maps.float() if tuple(maps.shape[-2:]) == tuple(size) else upsample(maps, size)
 
 
 def _check_masks(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
@@ -63,20 +62,6 @@ def _check_masks(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"masks must be (B, H, W) with B = {maps.shape[0]} maps, or one (H, W) zone; "
                          f"got {tuple(masks.shape)}")
     return masks.bool()
-
-
-def minmax(maps: torch.Tensor) -> torch.Tensor:
-    """Per-map min-max scaling to [0, 1]; a constant map becomes all zeros. (B, h, w) -> (B, h, w).
-
-    Example:
-        >>> minmax(torch.tensor([[[2.0, 4.0], [3.0, 2.0]]]))
-        tensor([[[0.0000, 1.0000],
-                 [0.5000, 0.0000]]])
-    """
-    _check_maps(maps)
-    flat = maps.float().flatten(1)
-    low = flat.amin(1, keepdim=True)
-    return ((flat - low) / (flat.amax(1, keepdim=True) - low).clamp_min(EPS)).view(maps.shape)
 
 
 # ----------------------------------------------------------------------------- deletion / insertion
@@ -348,7 +333,8 @@ def threshold_iou(maps: torch.Tensor, masks: torch.Tensor, thresholds: Union[Seq
                   ) -> torch.Tensor:
     """IoU of the region ``minmax(map) > t`` with the mask, for every threshold t, (B, T).
 
-    The maps are min-max normalised per image at their own resolution, then resized to the masks.
+    The maps are min-max normalised per image at their own resolution (``helpers.cam.normalize``), then
+    resized to the masks.
 
     Example:
         >>> maps = torch.tensor([[[0.0, 1.0], [0.0, 1.0]]]); masks = maps.bool()
@@ -357,7 +343,7 @@ def threshold_iou(maps: torch.Tensor, masks: torch.Tensor, thresholds: Union[Seq
     """
     masks = _check_masks(maps, masks)
     t = torch.as_tensor(thresholds, dtype=torch.float32, device=maps.device).flatten()
-    unit = to_size(minmax(maps), masks.shape[-2:]).flatten(1)                        # (B, H*W)
+    unit = to_size(normalize(maps), masks.shape[-2:]).flatten(1)                        # (B, H*W)
     fg = unit[:, None, :] > t[None, :, None]                                          # (B, T, H*W)
     m = masks.flatten(1)[:, None, :]
     inter = (fg & m).sum(2).float()
@@ -382,7 +368,7 @@ def seed_precision(maps: torch.Tensor, masks: torch.Tensor, fg: float = 0.5, bg:
     if not 0.0 <= bg <= fg <= 1.0:
         raise ValueError(f"need 0 <= bg <= fg <= 1, got fg={fg}, bg={bg}")
     masks = _check_masks(maps, masks)
-    unit = to_size(minmax(maps), masks.shape[-2:]).flatten(1)                        # (B, H*W)
+    unit = to_size(normalize(maps), masks.shape[-2:]).flatten(1)                        # (B, H*W)
     m = masks.flatten(1)
     fg_seed, bg_seed = unit > fg, unit < bg
     share = lambda a, b: (a & b).sum(1).float() / b.sum(1).clamp_min(1).float()  # noqa: E731 - |a&b| / |b|
@@ -396,6 +382,6 @@ def seed_precision(maps: torch.Tensor, masks: torch.Tensor, fg: float = 0.5, bg:
 
 __all__ = [
     "BASELINES", "MODES", "auc", "baseline_images", "cascading_randomization", "dilate", "energy_in_zone",
-    "gaussian_blur", "minmax", "perturbation_curve", "pointing_chance", "pointing_game", "random_maps",
+    "gaussian_blur", "perturbation_curve", "pointing_chance", "pointing_game", "random_maps",
     "randomize_", "seed_precision", "spearman", "threshold_iou", "to_size",
 ]
