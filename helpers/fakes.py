@@ -308,9 +308,9 @@ def detector_config() -> WildCNNConfig:
 class DetectorTrainConfig:
     """How :func:`train_detector` trains: ``steps`` Adam steps on random batches of ``batch`` images."""
 
-    steps: int = 150
+    steps: int = 200
     batch: int = 64
-    lr: float = 3e-3
+    lr: float = 2e-3
     seed: int = 0
 
 
