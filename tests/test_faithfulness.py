@@ -147,3 +147,28 @@ def test_overlay_grid_one_panel_per_image():
     plt.close(fig)
     with pytest.raises(ValueError, match="one heatmap per image"):
         plot.overlay_grid(torch.rand(2, 3, 8, 8), torch.rand(3, 4, 4))
+
+
+def test_deletion_steps_match_pytorch_grad_cam_perturbation_metric():
+    # pytorch-grad-cam removes the pixels at or above a percentile of the map and imputes them; with a mean-colour
+    # imputer and a percentile halfway between two map values it removes exactly our top-k pixels
+    from pytorch_grad_cam.metrics.perturbation_confidence import PerturbationConfidenceMetric, RemoveMostRelevantFirst
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
+
+    gen = torch.Generator().manual_seed(3)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
+                          nn.Linear(16, 3)).eval()
+    images, maps = torch.rand(2, 3, 10, 10, generator=gen), torch.rand(2, 10, 10, generator=gen)  # no ties
+    targets = [2, 0]
+    steps, side = 5, 100
+    ours = fa.perturbation_curve(model, images, maps, targets, "deletion", steps=steps, baseline="mean")
+
+    def mean_imputer(image, keep):  # keep: (H, W) 1 where the pixel stays
+        return torch.where(keep.bool()[None], image, image.mean((1, 2), keepdim=True))
+
+    for i in range(1, steps):
+        k = side - round(i * side / steps)  # pixels kept
+        metric = PerturbationConfidenceMetric(RemoveMostRelevantFirst(100 * (k - 0.5) / (side - 1), mean_imputer))
+        theirs = metric(images, maps.numpy(), [ClassifierOutputSoftmaxTarget(t) for t in targets], model,
+                        return_diff=False)
+        assert np.allclose(theirs, ours[:, i].numpy(), atol=1e-6), (i, theirs, ours[:, i])
