@@ -232,7 +232,7 @@ class AMConfig:
     blur_sigma: float = 0.5
     blur_every: int = 4
     tv: float = 50.0
-    l2: float = 0.0
+    l2: float = 5.0
     param: str = "sigmoid"
     seed: int = 0
 
