@@ -309,8 +309,8 @@ def cascading_randomization(model: nn.Module, layers: Sequence[str], seed: int =
     """Adebayo et al.'s cascading model-parameter randomisation: yield ``(layer, model copy)`` after
     re-initialising ``layers[0]``, then ``layers[0]`` and ``layers[1]``, ... (give them output first).
 
-    ``model`` itself is not changed (one deep copy is randomised step by step). Stage ``i`` uses seed
-    ``seed + i``.
+    ``model`` itself is not changed: one deep copy is randomised step by step, so every stage yields that
+    same object (use it before advancing, or deep-copy it to keep it). Stage ``i`` uses seed ``seed + i``.
 
     Example:
         >>> net = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 1))
