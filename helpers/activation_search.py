@@ -282,7 +282,7 @@ class SearchConfig:
     max_depth: int = 4
     novelty_tries: int = 20  # re-breed a child up to this often while its formula was already scored
     seed: int = 0
-    start: tuple[str, ...] = ("relu(x)", "tanh(x)", "x")
+    start: tuple[str, ...] = ("relu(x)", "tanh(x)")
 
 
 @dataclass
