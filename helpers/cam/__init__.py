@@ -13,7 +13,7 @@ layers: ``reshape_transform=cam.tokens_to_grid(h, w)``.
 from helpers.cam.base import BaseCAM
 from helpers.cam.eigen_cam import EigenCAM, principal_projection
 from helpers.cam.grad_cam import GradCAM
-from helpers.cam.grad_cam_plusplus import GradCAMPlusPlus
+from helpers.cam.grad_cam_plusplus import GradCAMPlusPlus, plusplus_weights
 from helpers.cam.hirescam import HiResCAM
 from helpers.cam.layer_cam import LayerCAM
 from helpers.cam.maps import display, normalize, tokens_to_grid, upsample
@@ -35,4 +35,4 @@ def get(name: str) -> type[BaseCAM]:
 
 
 __all__ = ["BaseCAM", "CAM", "EigenCAM", "GradCAM", "GradCAMPlusPlus", "HiResCAM", "LayerCAM", "METHODS",
-           "ScoreCAM", "display", "get", "normalize", "principal_projection", "tokens_to_grid", "upsample"]
+           "ScoreCAM", "display", "get", "normalize", "plusplus_weights", "principal_projection", "tokens_to_grid", "upsample"]
