@@ -63,6 +63,8 @@ def test_make_fakes_layout_and_ground_truth(small_set, generator):
     assert torch.equal(sides, win.regions.any(2).sum(1)) and sides.min() >= 24 and sides.max() <= 40
     with pytest.raises(ValueError, match="window_fraction"):
         fakes.make_fakes(wild(4, "test"), generator, window_fraction=2)
+    only_windows = fakes.make_fakes(wild(6, "test"), generator, real_fraction=0.0, window_fraction=1.0)
+    assert only_windows.kinds.tolist() == [2] * 6
     with pytest.raises(ValueError, match="valid"):
         ds.kind("fake")
 
