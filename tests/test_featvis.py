@@ -11,6 +11,15 @@ from torch import nn
 from helpers import featvis as fv
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # tiny tensors: with 2 threads on a busy 2-core machine, OpenMP spin-waiting made these tests ~5x slower
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _net(seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
     net = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 5, 3, padding=1), nn.ReLU(),
