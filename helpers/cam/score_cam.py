@@ -26,7 +26,9 @@ class ScoreCAM(BaseCAM):
             the others get weight 0); None = all, the exact method.
 
     Channels whose map is constant give an all-zero mask, hence the same input (zeros) and the same
-    score: they share one forward pass instead of one each. The result is exactly the same.
+    score: they share one forward pass instead of one each. The result is exactly the same. Masks are
+    made chunk by chunk, so memory stays at ``batch_size`` images (pytorch-grad-cam builds all C masked
+    copies of an image at once: 300 MB for 512 channels at 224 px).
 
     Example:
         >>> maps = ScoreCAM(model, "blocks.2", batch_size=128)(images)   # doctest: +SKIP
@@ -69,7 +71,11 @@ class ScoreCAM(BaseCAM):
             m_lo = masks.flatten(1).amin(1)[:, None, None, None]
             m_hi = masks.flatten(1).amax(1)[:, None, None, None]
             masks = (masks - m_lo) / (m_hi - m_lo + MASK_EPS)            # (n, 1, H, W) in [0, 1]
-            logits = self.model(images[img] * masks)                     # (n, K)
+            masked = images[img] * masks                                 # (n, C_in, H, W)
+            if masked.ndim == 4:
+                # channels-last inputs take the faster convolution kernels on CPU (about 1.3x here); same values
+                masked = masked.contiguous(memory_format=torch.channels_last)
+            logits = self.model(masked)                                  # (n, K)
             scores[img, ch] = logits.gather(1, targets[img][:, None])[:, 0].float()
         scores = scores.masked_fill(~chosen, float("-inf"))             # excluded channels: weight 0
         return torch.softmax(scores, dim=1).to(activations.dtype)       # (B, C)
