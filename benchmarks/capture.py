@@ -1,6 +1,6 @@
 """Benchmark: the cost of capturing activations, against the field's libraries, in one run.
 
-    python benchmarks/capture.py            # or: make bench  -> benchmarks/RESULTS.md
+    python benchmarks/capture.py            # or: make bench  -> its section of benchmarks/RESULTS.md
 
 On one randomly initialised 4-layer GPT-2-shaped model and one batch of tokens, times the bare
 forward and captures of one layer and of all blocks + MLPs with helpers.capture, plain forward
@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 import helpers
+from results import write_section  # benchmarks/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent
 N_LAYERS, D_MODEL, N_HEADS, VOCAB = 4, 256, 4, 1000
@@ -192,7 +193,7 @@ def main() -> int:
         mb_s = disk_speed(tmp)
         megabytes, extract_s, forward_s = extract_speed(tmp)
 
-    lines = ["# Benchmark results", "",
+    lines = ["## Activation capture and extraction", "",
              f"`python benchmarks/capture.py` on {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
              f"{torch.get_num_threads()} thread(s); {time.strftime('%Y-%m-%d')}; 1-minute load average at the end "
              f"{os.getloadavg()[0]:.1f} (above 1 means other processes shared the cores, and timings are noisier).",
@@ -201,13 +202,13 @@ def main() -> int:
              + (f", TransformerLens {statistics.median(bare_times['tl']) * 1e3:.1f} ms" if "tl" in bare_times else "")
              + f". Median over {args.repeats} interleaved repeats of time / bare forward of the same repeat "
              f"(TransformerLens against its own model's forward); spread = interquartile range.", "",
-             "## Capture", "", "| method | what | ratio to bare forward | spread |", "|---|---|---:|---:|"]
+             "### Capture", "", "| method | what | ratio to bare forward | spread |", "|---|---|---:|---:|"]
     for name in names:
         method, what = name.split(" | ") if " | " in name else (name, "all layers")
         values = sorted(ratios[name])
         q1, q3 = np.percentile(values, [25, 75])
         lines.append(f"| {method} | {what} | {statistics.median(values):.3f} | {q1:.3f}-{q3:.3f} |")
-    lines += ["", "## Extract to disk", "",
+    lines += ["", "### Extract to disk", "",
               f"`helpers.extract` of all {N_LAYERS} blocks, {megabytes:.0f} MB of activations: {extract_s:.2f} s; "
               f"the bare forwards of the same batches: {forward_s:.2f} s (medians of 3 alternating runs; extract "
               f"stops after the last block, so it skips the unembedding). End to end that is "
@@ -215,7 +216,7 @@ def main() -> int:
               f"against {megabytes / mb_s:.2f} s for the same bytes at the disk's sequential write speed of "
               f"{mb_s:.0f} MB/s measured in the same run (both through the page cache)."]
     text = "\n".join(lines) + "\n"
-    Path(args.out).write_text(text)
+    write_section(args.out, "capture", text)  # the other scripts' sections stay as they are
     print(text)
     return 0
 
