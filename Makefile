@@ -10,6 +10,10 @@ NB ?=
 PARAMS ?=
 NOTEBOOK_BUDGET ?= 120
 PARAM_FLAGS := $(foreach p,$(PARAMS),-p $(p))
+# One torch thread by default: on 2 cores a second thread spin-waits whenever the other core is busy
+# (small models ran several times slower). helpers.setup reads it; `make test ACTIVATION_LAB_THREADS=auto` times both and keeps the faster.
+ACTIVATION_LAB_THREADS ?= 1
+export ACTIVATION_LAB_THREADS
 
 .PHONY: setup system-data run test unit notebooks rerun student lab bench zoo clean
 
@@ -57,14 +61,16 @@ lab: setup
 
 bench: setup
 	$(PY) benchmarks/capture.py
+	$(PY) benchmarks/cam.py
 
 # Retrain the zoo's own models from their seeds and overwrite data/zoo/ (about 100 min on 2 CPU cores:
-# ~8 min for each CNN, ~42 min for each GPT). Each script records its metrics and the SHA-256 of every
+# ~8 min for each CNN, ~42 min for each GPT, ~2 min for the generator). Each script records its metrics and the SHA-256 of every
 # file it writes; helpers.zoo.load refuses files that do not match.
 zoo: setup
 	$(PY) zoo/train_wild_cnn.py
 	$(PY) zoo/train_tinyworld.py --act gelu
 	$(PY) zoo/train_tinyworld.py --act relu
+	$(PY) zoo/train_fake_generator.py
 
 clean:
 	rm -rf build

@@ -83,11 +83,12 @@ def choose_threads(threads: Union[int, str] = "auto") -> int:
     """Set torch's CPU threads; ``"auto"`` times a small model at 1 and at all cores, keeps the faster.
 
     With 2 cores and a busy neighbour, OpenMP spin-waiting can make 2 threads several times
-    slower than 1; timing both is cheaper than guessing. ``ACTIVATION_LAB_THREADS`` overrides.
+    slower than 1; timing both is cheaper than guessing. ``ACTIVATION_LAB_THREADS`` overrides
+    (a count, or ``auto``/``0`` to time both).
     """
     env = os.environ.get("ACTIVATION_LAB_THREADS")
     if env:
-        threads = int(env)
+        threads = "auto" if env.strip().lower() in ("auto", "0") else int(env)
     if threads == "auto":
         if "auto" in _thread_choice:
             threads = int(_thread_choice["auto"])

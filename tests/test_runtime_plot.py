@@ -1,6 +1,7 @@
 """helpers.setup (devices, seeds, threads) and the plotting functions."""
 from __future__ import annotations
 
+import os
 import matplotlib
 
 matplotlib.use("Agg")
@@ -45,6 +46,9 @@ def test_threads_explicit_and_env_override(monkeypatch):
     monkeypatch.setenv("ACTIVATION_LAB_THREADS", "2")
     setup(device="cpu", quiet=True)
     assert torch.get_num_threads() == 2
+    monkeypatch.setenv("ACTIVATION_LAB_THREADS", "auto")  # the env can also hand the choice back
+    assert setup(device="cpu", threads=1, quiet=True).type == "cpu"
+    assert 1 <= torch.get_num_threads() <= (os.cpu_count() or 1)
     monkeypatch.delenv("ACTIVATION_LAB_THREADS")
     setup(device="cpu", threads="auto", quiet=True)
     assert torch.get_num_threads() >= 1
