@@ -33,6 +33,11 @@ def test_generator_loads_with_provenance_and_keeps_shape(generator):
     assert y.shape == x.shape and 0 <= y.min() and y.max() <= 1
     # a reconstruction, not a copy and not noise
     assert 0 < (y - x).pow(2).mean() < 0.02
+    # the same weights through the zoo's one entry point
+    from helpers import zoo
+    via_zoo, zoo_info = zoo.load("wild-generator", device="cpu")
+    assert zoo_info.name == "wild-generator" and not via_zoo.training
+    assert torch.allclose(fakes.generate(via_zoo, x[:2], batch=3), y[:2], atol=1e-5)
 
 
 def test_generator_checksum_is_verified(tmp_path):

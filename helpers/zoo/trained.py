@@ -57,6 +57,12 @@ def _tinyworld(name: str) -> Callable[[], tuple[nn.Module, ModelInfo]]:
     return load
 
 
+def _wild_generator() -> tuple[nn.Module, ModelInfo]:
+    from helpers.fakes import load_generator
+
+    return load_generator()
+
+
 ENTRIES: dict[str, tuple[str, Callable[[], tuple[nn.Module, ModelInfo]]]] = {
     "wild-cnn": ("CNN on `wild` (Fashion-MNIST items on real photos, 64 px), 16x16 last-block maps",
                  _wild_cnn("wild-cnn")),
@@ -65,4 +71,6 @@ ENTRIES: dict[str, tuple[str, Callable[[], tuple[nn.Module, ModelInfo]]]] = {
     "tinyworld-gpt": ("4-layer GELU GPT on the tinyworld corpus (facts, IOI, ICL, sentiment), checkpoints",
                       _tinyworld("tinyworld-gpt")),
     "tinyworld-gpt-relu": ("its ReLU twin, same corpus and seed", _tinyworld("tinyworld-gpt-relu")),
+    "wild-generator": ("small conv encoder-decoder that regenerates `wild` images with an upsampler's "
+                       "artefacts (notebook 07's fakes)", _wild_generator),
 }
