@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from helpers.cam.maps import normalize, upsample
+from helpers.filters import gaussian_blur  # re-exported: faithfulness.gaussian_blur
 
 MODES = ("deletion", "insertion")
 BASELINES = ("blur", "mean", "zero")
@@ -65,25 +66,6 @@ def _check_masks(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- deletion / insertion
-def gaussian_blur(images: torch.Tensor, sigma: float = 5.0) -> torch.Tensor:
-    """Separable Gaussian blur of (B, C, H, W) images (reflect padding, kernel radius 2 sigma).
-
-    Example:
-        >>> gaussian_blur(torch.rand(2, 3, 32, 32), sigma=2.0).shape
-        torch.Size([2, 3, 32, 32])
-    """
-    if sigma <= 0:
-        raise ValueError(f"sigma must be positive, got {sigma}")
-    radius = max(1, min(int(round(2 * sigma)), min(images.shape[-2:]) - 1))  # reflect pad needs radius < side
-    x = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
-    kernel = torch.exp(-x ** 2 / (2 * sigma ** 2))
-    kernel = kernel / kernel.sum()
-    c = images.shape[1]
-    out = F.pad(images, (radius, radius, radius, radius), mode="reflect")
-    out = F.conv2d(out, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)  # along W
-    return F.conv2d(out, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)  # along H
-
-
 def baseline_images(images: torch.Tensor, kind: Union[str, torch.Tensor] = "blur", sigma: float = 5.0) -> torch.Tensor:
     """What a removed pixel becomes: ``"blur"`` (Gaussian, sigma px), ``"mean"`` (each image's mean colour),
     ``"zero"``, or a tensor broadcastable to ``images``.
@@ -95,7 +77,9 @@ def baseline_images(images: torch.Tensor, kind: Union[str, torch.Tensor] = "blur
     if isinstance(kind, torch.Tensor):
         return kind.to(images).expand_as(images)
     if kind == "blur":
-        return gaussian_blur(images, sigma)
+        if sigma <= 0:
+            raise ValueError(f"a blur baseline needs sigma > 0, got {sigma}")
+        return gaussian_blur(images, sigma, radius_sigmas=2.0)
     if kind == "mean":
         return images.mean((2, 3), keepdim=True).expand_as(images)
     if kind == "zero":

@@ -24,10 +24,10 @@ from dataclasses import dataclass, replace
 from typing import Callable, Optional, Sequence, Union
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from helpers.capture import capture
+from helpers.filters import gaussian_blur  # re-exported: featvis.gaussian_blur
 
 Objective = Callable[[torch.Tensor], torch.Tensor]  # images (B, 3, H, W) in [0, 1] -> scores (B,)
 PARAMS = ("sigmoid", "fourier")
@@ -117,19 +117,6 @@ def total_variation(x: torch.Tensor) -> torch.Tensor:
 def l2_penalty(x: torch.Tensor) -> torch.Tensor:
     """Mean squared distance of the pixels from mid-grey 0.5, per image (B,): pulls unused pixels to grey."""
     return (x - 0.5).pow(2).mean(dim=(1, 2, 3))
-
-
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of (B, C, H, W) images with reflected borders (radius 3 sigma, at least 1)."""
-    if sigma <= 0:
-        return x
-    radius = max(1, int(3 * sigma))
-    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-    k = torch.exp(-t ** 2 / (2 * sigma ** 2))
-    k = k / k.sum()
-    c = x.shape[1]
-    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="reflect"), k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
-    return F.conv2d(F.pad(x, (0, 0, radius, radius), mode="reflect"), k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
 
 
 def jitter(x: torch.Tensor, shift: int, generator: torch.Generator) -> torch.Tensor:

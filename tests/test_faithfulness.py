@@ -60,6 +60,12 @@ def test_auc_and_blur():
     assert torch.allclose(fa.gaussian_blur(flat, 2.0), flat)  # a blur keeps constants (kernel sums to 1)
     noisy = torch.rand(1, 3, 12, 12, generator=torch.Generator().manual_seed(0))
     assert fa.gaussian_blur(noisy, 2.0).std() < noisy.std() / 2
+    tiny = torch.rand(1, 3, 4, 4, generator=torch.Generator().manual_seed(1))
+    assert fa.baseline_images(tiny, "blur", sigma=5.0).shape == tiny.shape  # radius capped below the side
+    with pytest.raises(ValueError, match="sigma > 0"):
+        fa.baseline_images(tiny, "blur", sigma=0.0)
+    with pytest.raises(ValueError, match="sigma must be >= 0"):
+        fa.gaussian_blur(tiny, -1.0)
 
 
 def test_pointing_energy_and_chance_by_hand():
