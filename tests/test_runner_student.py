@@ -153,6 +153,10 @@ def test_student_build_of_every_notebook_has_no_solution_left(tmp_path):
         assert "# SOLUTION" not in text and "END SOLUTION" not in text
         original = path.read_text()
         assert text.count("NotImplementedError(") >= original.count("# SOLUTION") - original.count("# END SOLUTION")
+        for i, cell in enumerate(nbformat.read(tmp_path / path.name, as_version=4).cells):
+            if cell.cell_type == "code":  # every learner cell is still valid Python (stubs at the right indent)
+                source = "\n".join(l for l in cell.source.splitlines() if not l.lstrip().startswith(("%", "!")))
+                compile(source, f"{path.name} cell {i}", "exec")
 
 
 def test_check_against_and_assert_close():
