@@ -45,8 +45,8 @@ def test_notebook_conventions(path: Path):
     assert not [c for c in code if c.get("outputs") or c.get("execution_count")], "commit notebooks without outputs"
     params = notebook_parameters(path)  # raises unless exactly one parameters cell with literals
     assert set(REQUIRED_PARAMETERS) <= set(params) and params["device"] == "auto"
-    # papermill reads the cell with its own regex: a comment holding "=" hides that line from it,
-    # so `-p name value` for that parameter would be refused
+    # papermill reads the cell with its own regex: a comment holding "=" hides that line from it, so
+    # `papermill --help-notebook` omits the parameter and `-p name value` warns "Passed unknown parameter"
     import papermill
 
     assert set(papermill.inspect_notebook(str(path))) == set(params), "papermill cannot parse a parameter line"
