@@ -37,12 +37,12 @@ system-data:
 	fi
 
 run: setup
-	$(PY) -m helpers.run $(NB) $(PARAM_FLAGS)
+	$(PY) -m helpers.course.run $(NB) $(PARAM_FLAGS)
 
 test: unit notebooks rerun
 
 unit: setup
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest -q -p no:cacheprovider --doctest-modules helpers tests
 
 notebooks: setup
 	NOTEBOOK_BUDGET=$(NOTEBOOK_BUDGET) $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
@@ -50,11 +50,11 @@ notebooks: setup
 
 # One notebook again with non-default parameters, as a user re-running it with papermill would.
 rerun: setup
-	$(PY) -m helpers.run 00 -p seed 1 -p scale 2 -p real_lm False --timeout $(NOTEBOOK_BUDGET) \
+	$(PY) -m helpers.course.run 00 -p seed 1 -p scale 2 -p real_lm False --timeout $(NOTEBOOK_BUDGET) \
 		--out build/rerun --html "" --summary build/rerun/summary.md
 
 student: setup
-	$(PY) -m helpers.student --out build/student
+	$(PY) -m helpers.course.student --out build/student
 
 lab: setup
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 --no-browser

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 import helpers
-from helpers import cam
+from helpers.explain import cam
 from results import write_section  # benchmarks/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent

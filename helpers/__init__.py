@@ -1,22 +1,56 @@
-"""activation-lab helpers: capture, edit and stream activations; run and check the curriculum.
+"""activation-lab helpers: capture, edit and stream activations; the zoo; the lessons' code; the course.
 
     import helpers
     device = helpers.setup(device="auto", seed=0)
     with helpers.capture(model, "blocks.*") as acts:
         model(x)
-    model, info = helpers.zoo.load("wild-cnn")   # the zoo and datasets are submodules: helpers.zoo, helpers.data
+    model, info = helpers.zoo.load("wild-cnn")
+
+The package is in layers; each imports only from the layers below it (``tests/test_layers.py`` checks):
+
+| layer | packages |
+|---|---|
+| engine | ``core`` (names, hooks, capture, edit, extract/store, layers, budgets, setup, paths, checksums) |
+| generic maths | ``ops`` (metrics, linalg, image, batching) |
+| data and models | ``data`` (Fashion-MNIST, photos, wild, tinyworld, fakes, ImageNet), ``models`` (CNN, GPT, generator, io) |
+| zoo | ``zoo`` (load, registry, pretrained, checkpoints, evals) |
+| lessons | ``activation_functions`` (01-02), ``statistics`` (03), ``explain`` (04-07) |
+| course | ``plot``, ``course`` (runner, notebook conventions, student build, exercise checks) |
+
+The engine's functions are here at the top (``helpers.capture`` etc.); every subpackage is importable as
+``helpers.<name>`` and loads on first use, so ``import helpers`` stays fast.
 """
-from helpers import data, zoo
-from helpers.capture import Activations, ModifiedInPlaceError, capture
-from helpers.edit import ablate, add_vector, edit, patch_from, replace_with
-from helpers.extract import ActivationStore, extract
-from helpers.listing import LayerInfo, layers
-from helpers.memory import CaptureTooLargeError
-from helpers.names import LayerNotFoundError, resolve_layers
-from helpers.runtime import pick_device, setup
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from helpers.core.budget import CaptureTooLargeError
+from helpers.core.capturing import Activations, ModifiedInPlaceError, capture
+from helpers.core.checksum import ChecksumError
+from helpers.core.editing import ablate, add_vector, edit, mask_below, patch_from, replace_with, set_entries, topk
+from helpers.core.extraction import extract
+from helpers.core.listing import LayerInfo, layers
+from helpers.core.names import LayerNotFoundError, resolve_layers
+from helpers.core.runtime import pick_device, setup
+from helpers.core.store import ActivationStore
+
+SUBPACKAGES = ("core", "ops", "data", "models", "zoo", "activation_functions", "statistics", "explain", "plot",
+               "course")
 
 __all__ = [
-    "Activations", "ActivationStore", "CaptureTooLargeError", "LayerInfo", "LayerNotFoundError",
-    "ModifiedInPlaceError", "ablate", "add_vector", "capture", "edit", "extract", "layers",
-    "patch_from", "pick_device", "replace_with", "resolve_layers", "setup", "data", "zoo",
+    "Activations", "ActivationStore", "CaptureTooLargeError", "ChecksumError", "LayerInfo", "LayerNotFoundError",
+    "ModifiedInPlaceError", "ablate", "add_vector", "capture", "edit", "extract", "layers", "mask_below",
+    "patch_from", "pick_device", "replace_with", "resolve_layers", "set_entries", "setup", "topk", *SUBPACKAGES,
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``helpers.zoo``, ``helpers.explain``, ...: import a subpackage the first time it is used."""
+    if name in SUBPACKAGES:
+        return importlib.import_module(f"helpers.{name}")
+    raise AttributeError(f"module 'helpers' has no attribute {name!r}; the subpackages are {', '.join(SUBPACKAGES)}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(SUBPACKAGES))

@@ -1,4 +1,4 @@
-"""helpers.activation_search: expression trees, GP operators, the batched evaluation network, metrics."""
+"""helpers.activation_functions (formulas, search, benchmark) and helpers.ops.metrics.roc_auc: expression trees, GP operators, the batched evaluation network, metrics."""
 from __future__ import annotations
 
 import random
@@ -7,9 +7,10 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from helpers.activation_search import (Expr, NetConfig, SearchConfig, crossover, evaluate_activation, evolve,
-                                       mutate, n_params_mlp, parameter_efficiency, parse, random_expr, roc_auc,
-                                       spirals_task)
+from helpers.activation_functions.benchmark import NetConfig, evaluate_activation, n_params_mlp, parameter_efficiency, spirals_task
+from helpers.activation_functions.formulas import Expr, crossover, mutate, parse, random_expr
+from helpers.activation_functions.search import SearchConfig, evolve
+from helpers.ops.metrics import roc_auc
 
 
 def test_parse_evaluate_and_print_round_trip():

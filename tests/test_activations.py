@@ -1,10 +1,10 @@
-"""helpers.activations: registry, closed-form derivatives against autograd, dead units, mean shift."""
+"""helpers.activation_functions.library: registry, closed-form derivatives against autograd, dead units, mean shift."""
 import math
 
 import pytest
 import torch
 
-from helpers import activations
+from helpers.activation_functions import library as activations
 
 
 @pytest.mark.parametrize("name", list(activations.ACTIVATIONS))

@@ -1,4 +1,4 @@
-"""helpers.cam: parity with pytorch-grad-cam (every method it has) and Captum, batching, ViT-style
+"""helpers.explain.cam: parity with pytorch-grad-cam (every method it has) and Captum, batching, ViT-style
 token maps, target checks, hook cleanup and bad names."""
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import LayerNotFoundError, cam
+from helpers import LayerNotFoundError
+from helpers.explain import cam
 
 pgc = pytest.importorskip("pytorch_grad_cam")
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402

@@ -8,8 +8,12 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import CaptureTooLargeError, LayerNotFoundError, ModifiedInPlaceError, capture, layers
-from helpers.capture import Activations
+from helpers import CaptureTooLargeError
+from helpers import LayerNotFoundError
+from helpers import ModifiedInPlaceError
+from helpers import capture
+from helpers import layers
+from helpers.core.capturing import Activations
 from tests.conftest import hook_count
 
 

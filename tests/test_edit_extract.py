@@ -13,7 +13,7 @@ from torch import nn
 
 from helpers import (ActivationStore, CaptureTooLargeError, LayerNotFoundError, ablate, add_vector, capture,
                      edit, extract, patch_from, replace_with)
-from helpers.hooks import replace_first_tensor
+from helpers.core.hooks import replace_first_tensor
 from tests.conftest import hook_count
 
 

@@ -1,11 +1,12 @@
-"""helpers.faithfulness: parity with manual computations and scipy, and the error cases."""
+"""helpers.explain.faithfulness: parity with manual computations and scipy, and the error cases."""
 import numpy as np
 import pytest
 import torch
 from scipy.stats import spearmanr
 from torch import nn
 
-from helpers import faithfulness as fa
+from helpers.explain import faithfulness as fa
+from helpers.ops import image, metrics
 
 
 class RegionModel(nn.Module):
@@ -57,15 +58,15 @@ def test_deletion_and_insertion_end_points_and_order():
 def test_auc_and_blur():
     assert torch.allclose(fa.auc(torch.tensor([[1.0, 0.5, 0.0]])), torch.tensor([0.5]))
     flat = torch.full((1, 3, 12, 12), 0.3)
-    assert torch.allclose(fa.gaussian_blur(flat, 2.0), flat)  # a blur keeps constants (kernel sums to 1)
+    assert torch.allclose(image.gaussian_blur(flat, 2.0), flat)  # a blur keeps constants (kernel sums to 1)
     noisy = torch.rand(1, 3, 12, 12, generator=torch.Generator().manual_seed(0))
-    assert fa.gaussian_blur(noisy, 2.0).std() < noisy.std() / 2
+    assert image.gaussian_blur(noisy, 2.0).std() < noisy.std() / 2
     tiny = torch.rand(1, 3, 4, 4, generator=torch.Generator().manual_seed(1))
     assert fa.baseline_images(tiny, "blur", sigma=5.0).shape == tiny.shape  # radius capped below the side
     with pytest.raises(ValueError, match="sigma > 0"):
         fa.baseline_images(tiny, "blur", sigma=0.0)
     with pytest.raises(ValueError, match="sigma must be >= 0"):
-        fa.gaussian_blur(tiny, -1.0)
+        image.gaussian_blur(tiny, -1.0)
 
 
 def test_pointing_energy_and_chance_by_hand():
@@ -89,10 +90,10 @@ def test_spearman_matches_scipy_with_ties():
     gen = torch.Generator().manual_seed(0)
     a = torch.randint(0, 4, (5, 30), generator=gen).float()  # many ties
     b = torch.rand(5, 30, generator=gen)
-    got = fa.spearman(a, b)
+    got = metrics.spearman(a, b)
     expected = [spearmanr(a[i].numpy(), b[i].numpy()).statistic for i in range(5)]
     assert np.allclose(got.numpy(), expected, atol=1e-6)
-    assert torch.isnan(fa.spearman(torch.zeros(1, 5), torch.rand(1, 5))).all()  # constant map: undefined
+    assert torch.isnan(metrics.spearman(torch.zeros(1, 5), torch.rand(1, 5))).all()  # constant map: undefined
 
 
 def test_cascading_randomization_is_cumulative_and_leaves_the_model_alone():

@@ -1,4 +1,4 @@
-"""helpers.fakes: the committed generator, real/generated sets with ground truth, artefact maps, the detector."""
+"""helpers.data.fakes and helpers.models.generator: the committed generator, real/generated sets with ground truth, artefact maps, the detector."""
 from __future__ import annotations
 
 import importlib.util
@@ -8,15 +8,22 @@ import shutil
 import pytest
 import torch
 
-from helpers import fakes
+from helpers.data import fakes
 from helpers.data import wild
-from helpers.paths import ROOT
-from helpers.zoo.info import ChecksumMismatchError
+from helpers.core.paths import ROOT
+from helpers import ChecksumError
+from helpers.explain import fake_detection
+from helpers.core.paths import ZOO_DIR
+from helpers.models.generator import load_generator
+from helpers.ops import batching, image, metrics
+
+
+GENERATOR = ZOO_DIR / "wild-generator" / "model.safetensors"
 
 
 @pytest.fixture(scope="module")
 def generator():
-    gen, info = fakes.load_generator()
+    gen, info = load_generator(GENERATOR)
     return gen
 
 
@@ -26,10 +33,10 @@ def small_set(generator):
 
 
 def test_generator_loads_with_provenance_and_keeps_shape(generator):
-    _, info = fakes.load_generator()
-    assert info.provenance["sha256"] and info.provenance["psnr_test_db"] > 18
+    _, info = load_generator(GENERATOR)
+    assert len(info["sha256"]) == 64 and info["psnr_test_db"] > 18
     x = wild(8, "test", seed=0).images
-    y = fakes.generate(generator, x, batch=3)
+    y = batching.predict(generator, x, batch=3)
     assert y.shape == x.shape and 0 <= y.min() and y.max() <= 1
     # a reconstruction, not a copy and not noise
     assert 0 < (y - x).pow(2).mean() < 0.02
@@ -37,18 +44,18 @@ def test_generator_loads_with_provenance_and_keeps_shape(generator):
     from helpers import zoo
     via_zoo, zoo_info = zoo.load("wild-generator", device="cpu")
     assert zoo_info.name == "wild-generator" and not via_zoo.training
-    assert torch.allclose(fakes.generate(via_zoo, x[:2], batch=3), y[:2], atol=1e-5)
+    assert torch.allclose(batching.predict(via_zoo, x[:2], batch=3), y[:2], atol=1e-5)
 
 
 def test_generator_checksum_is_verified(tmp_path):
-    shutil.copytree(fakes.GENERATOR_DIR, tmp_path / "g")
-    meta = json.loads((tmp_path / "g" / "info.json").read_text())
+    shutil.copytree(GENERATOR.parent, tmp_path / "g")
+    meta = json.loads((tmp_path / "g" / "model.json").read_text())
     meta["sha256"] = "0" * 64
-    (tmp_path / "g" / "info.json").write_text(json.dumps(meta))
-    with pytest.raises(ChecksumMismatchError):
-        fakes.load_generator(tmp_path / "g")
-    with pytest.raises(FileNotFoundError, match="train_fake_generator"):
-        fakes.load_generator(tmp_path / "missing")
+    (tmp_path / "g" / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ChecksumError, match="train_fake_generator"):
+        load_generator(tmp_path / "g" / "model.safetensors")
+    with pytest.raises(FileNotFoundError, match="no weights"):
+        load_generator(tmp_path / "missing" / "model.safetensors")
 
 
 def test_make_fakes_layout_and_ground_truth(small_set, generator):
@@ -58,9 +65,9 @@ def test_make_fakes_layout_and_ground_truth(small_set, generator):
     real, full, win = ds.kind("real"), ds.kind("full"), ds.kind("window")
     assert torch.equal(real.images, real.sources) and not real.regions.any()
     assert full.regions.all()
-    assert torch.allclose(full.images, fakes.generate(generator, full.sources))
+    assert torch.allclose(full.images, batching.predict(generator, full.sources))
     # window fakes: the source outside the square, the generator's output inside it
-    out = fakes.generate(generator, win.sources)
+    out = batching.predict(generator, win.sources)
     inside = win.regions[:, None].expand_as(win.images)
     assert torch.equal(win.images[~inside], win.sources[~inside])
     assert torch.allclose(win.images[inside], out[inside])
@@ -110,7 +117,7 @@ def test_artefact_map_is_high_pass_residual_energy():
 def test_log_spectrum_finds_a_checkerboard_at_nyquist():
     img = torch.zeros(1, 3, 32, 32)
     img[:, :, ::2, ::2] = 1.0
-    spec = fakes.log_spectrum(img)[0]
+    spec = image.log_spectrum(img)[0]
     assert spec.argmax().item() in {16 * 32 + 16, 16, 16 * 32}  # the Nyquist frequencies
     assert torch.allclose(spec, torch.fft.fft2(img.mean(1)[0] - img.mean()).abs().clamp_min(1e-8).log())
 
@@ -120,11 +127,11 @@ def test_detector_learns_a_planted_difference_quickly():
     x = torch.rand(32, 3, 32, 32, generator=g) * 0.5  # small images: the net pools globally, any size works
     y = torch.arange(32) % 2
     x[y == 1, :, ::2, ::2] += 0.5  # "generated" images carry a checkerboard
-    net, losses = fakes.train_detector(x, y, fakes.DetectorTrainConfig(steps=25, batch=16, lr=3e-3))
-    assert fakes.accuracy(net, x, y) > 0.9 and losses[-1] < losses[0]
+    net, losses = fake_detection.train_detector(x, y, fake_detection.DetectorTrainConfig(steps=25, batch=16, lr=3e-3))
+    assert metrics.accuracy(batching.predict(net, x), y) > 0.9 and losses[-1] < losses[0]
     assert dict(net.named_modules())["blocks.2"] is not None and not net.training
     with pytest.raises(ValueError):
-        fakes.train_detector(x, y[:3])
+        fake_detection.train_detector(x, y[:3])
 
 
 def test_training_script_smoke_run(tmp_path):
@@ -133,5 +140,5 @@ def test_training_script_smoke_run(tmp_path):
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)  # in-process: a subprocess would pay the torch import again
     script.main(["--steps", "2", "--n-train", "64", "--eval-n", "16", "--out", str(out)])
-    gen, info = fakes.load_generator(out)
-    assert info.provenance["train_config"]["steps"] == 2 and "command" in info.provenance
+    gen, info = load_generator(out / "model.safetensors")
+    assert info["train_config"]["steps"] == 2 and "command" in info

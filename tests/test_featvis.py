@@ -1,4 +1,4 @@
-"""helpers.featvis: regularisers, the frequency measure, parameterisations, the optimiser, dataset examples, facets."""
+"""helpers.explain.featvis: regularisers, the frequency measure, parameterisations, the optimiser, dataset examples, facets."""
 from __future__ import annotations
 
 import math
@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import featvis as fv
+from helpers.explain import featvis as fv
+from helpers.ops import image, linalg
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -47,8 +48,8 @@ def test_gaussian_blur_equals_scipy():
         radius = max(1, int(3 * sigma))
         # scipy's "mirror" is torch's "reflect" (the edge pixel is not repeated); blur only the two image axes
         ref = ndimage.gaussian_filter(x.numpy(), sigma=(0, 0, sigma, sigma), mode="mirror", truncate=radius / sigma)
-        assert (fv.gaussian_blur(x, sigma) - torch.from_numpy(ref)).abs().max() < 1e-5
-    assert torch.equal(fv.gaussian_blur(x, 0.0), x)
+        assert (image.gaussian_blur(x, sigma) - torch.from_numpy(ref)).abs().max() < 1e-5
+    assert torch.equal(image.gaussian_blur(x, 0.0), x)
 
 
 def test_high_frequency_energy_on_known_signals():
@@ -56,15 +57,15 @@ def test_high_frequency_energy_on_known_signals():
     yy, xx = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
     slow = torch.sin(2 * math.pi * xx / 32).expand(1, 3, n, n)  # 1/32 cycles/px = 1/16 of Nyquist
     fast = torch.sin(2 * math.pi * xx / 2.5).expand(1, 3, n, n)  # 0.4 cycles/px = 0.8 of Nyquist
-    assert fv.high_frequency_energy(slow).item() < 1e-6
-    assert fv.high_frequency_energy(fast).item() > 0.99
-    assert fv.high_frequency_energy(torch.full((1, 3, n, n), 0.3)).item() == 0.0
+    assert image.high_frequency_energy(slow).item() < 1e-6
+    assert image.high_frequency_energy(fast).item() > 0.99
+    assert image.high_frequency_energy(torch.full((1, 3, n, n), 0.3)).item() == 0.0
     noise = torch.rand(4, 3, n, n, generator=torch.Generator().manual_seed(0))
-    white = fv.high_frequency_energy(noise, cutoff=0.25).mean().item()
+    white = image.high_frequency_energy(noise, cutoff=0.25).mean().item()
     assert white == pytest.approx(1 - math.pi / 4 * 0.25 ** 2, abs=0.01)  # area outside the cutoff circle
-    assert (fv.high_frequency_energy(fv.gaussian_blur(noise, 2.0)) < 0.5 * white).all()
+    assert (image.high_frequency_energy(image.gaussian_blur(noise, 2.0)) < 0.5 * white).all()
     with pytest.raises(ValueError, match="cutoff"):
-        fv.high_frequency_energy(noise, cutoff=0)
+        image.high_frequency_energy(noise, cutoff=0)
 
 
 @pytest.mark.parametrize("param", fv.PARAMS)
@@ -121,8 +122,8 @@ def test_optimise_raises_the_objective_and_regularisers_smooth():
     start = obj(init)
     assert (plain.activations > 2 * start).all() and (smooth.activations > 2 * start).all()
     assert plain.history.shape == (40, 2)
-    hf_plain = fv.high_frequency_energy(plain.images).mean()
-    hf_smooth = fv.high_frequency_energy(smooth.images).mean()
+    hf_plain = image.high_frequency_energy(plain.images).mean()
+    hf_smooth = image.high_frequency_energy(smooth.images).mean()
     assert hf_smooth < 0.5 * hf_plain, (hf_smooth, hf_plain)
     assert plain.images.min() >= 0 and plain.images.max() <= 1
     again = fv.optimise(obj, init, config)
@@ -150,7 +151,7 @@ def test_optimise_matches_a_hand_written_loop():
         opt.step()
         if (step + 1) % 3 == 0:
             with torch.no_grad():
-                z.copy_(torch.logit(fv.gaussian_blur(torch.sigmoid(z), 0.5).clamp(fv.EPS, 1 - fv.EPS)))
+                z.copy_(torch.logit(image.gaussian_blur(torch.sigmoid(z), 0.5).clamp(fv.EPS, 1 - fv.EPS)))
     assert (torch.sigmoid(z).detach() - out.images).abs().max() < 1e-6
 
 
@@ -174,16 +175,16 @@ def test_kmeans_and_pca_agree_with_scikit_learn():
     g = torch.Generator().manual_seed(0)
     centres = torch.tensor([[0.0, 0, 0], [6, 0, 0], [0, 6, 0]])
     x = torch.cat([c + torch.randn(30, 3, generator=g) for c in centres])
-    labels, found = fv.kmeans(x, 3, seed=0)
+    labels, found = linalg.kmeans(x, 3, seed=0)
     ref = sk_cluster.KMeans(3, n_init=8, random_state=0).fit(x.numpy())
     assert adjusted_rand_score(ref.labels_, labels.numpy()) == 1.0
     ours = (x - found[labels]).pow(2).sum().item()
     assert ours == pytest.approx(ref.inertia_, rel=1e-4)
-    proj = fv.pca(x, 2)
+    proj = linalg.pca(x, 2)
     sk = torch.from_numpy(PCA(2).fit_transform(x.numpy())).float()
     assert torch.allclose(proj.abs(), sk.abs(), atol=1e-4)  # equal up to the sign of each component
     with pytest.raises(ValueError, match="k must be"):
-        fv.kmeans(x, 0)
+        linalg.kmeans(x, 0)
 
 
 def test_find_facets_averages_the_central_members():
@@ -203,6 +204,6 @@ def test_find_facets_averages_the_central_members():
 
 def test_mean_pairwise_distance():
     x = torch.tensor([[0.0, 0], [3, 4], [0, 0]])
-    assert fv.mean_pairwise_distance(x) == pytest.approx((5 + 0 + 5) / 3)
+    assert linalg.mean_pairwise_distance(x) == pytest.approx((5 + 0 + 5) / 3)
     with pytest.raises(ValueError):
-        fv.mean_pairwise_distance(x[:1])
+        linalg.mean_pairwise_distance(x[:1])

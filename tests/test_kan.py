@@ -1,4 +1,4 @@
-"""helpers.kan (B-spline basis, KAN layers) and helpers.fourier_activation (DARUAN, Fourier series)."""
+"""helpers.activation_functions: kan (B-spline basis, KAN layers) and fourier (DARUAN, Fourier series)."""
 from __future__ import annotations
 
 import math
@@ -8,9 +8,9 @@ import pytest
 import torch
 from scipy.interpolate import BSpline
 
-from helpers.fourier_activation import (DARUAN, FourierActivation, daruan_spectrum, encoding_weights,
+from helpers.activation_functions.fourier import (DARUAN, FourierActivation, daruan_spectrum, encoding_weights,
                                         measured_spectrum)
-from helpers.kan import KANConfig, KANLayer, bspline_basis, kan, n_params, uniform_knots
+from helpers.activation_functions.kan import KANConfig, KANLayer, bspline_basis, kan, n_params, uniform_knots
 
 
 @pytest.mark.parametrize("order", [0, 1, 2, 3])

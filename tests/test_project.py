@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers.notebooks import NOTEBOOK_DIR, REQUIRED_PARAMETERS, ROOT, notebook_parameters
+from helpers.course.notebooks import NOTEBOOK_DIR, REQUIRED_PARAMETERS, ROOT, notebook_parameters
 
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 

@@ -8,12 +8,13 @@ import pytest
 import torch
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from helpers import capture, checks
-from helpers.notebooks import (NotebookError, ParameterError, find_notebooks, key_figures, notebook_parameters,
+from helpers import capture
+from helpers.course import checks
+from helpers.course.notebooks import (NotebookError, ParameterError, find_notebooks, key_figures, notebook_parameters,
                                validate_parameters)
-from helpers.run import main as run_main
-from helpers.run import parse_params, run_notebook, write_summary
-from helpers.student import MarkerError, strip_solutions, student_notebook
+from helpers.course.run import main as run_main
+from helpers.course.run import parse_params, run_notebook, write_summary
+from helpers.course.student import MarkerError, strip_solutions, student_notebook
 
 TOUR = Path(__file__).resolve().parent.parent / "notebooks" / "00_tour.ipynb"
 
@@ -146,7 +147,7 @@ def _exercise_source_student(nb) -> str:
 
 
 def test_student_build_of_every_notebook_has_no_solution_left(tmp_path):
-    from helpers.student import main as student_main
+    from helpers.course.student import main as student_main
     assert student_main(["--out", str(tmp_path)]) == 0
     for path in find_notebooks():
         text = (tmp_path / path.name).read_text()

@@ -11,8 +11,10 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from helpers import pick_device, plot, setup
-from helpers.memory import CaptureTooLargeError, check_fits, format_bytes
+from helpers import pick_device
+from helpers import plot
+from helpers import setup
+from helpers.core.budget import CaptureTooLargeError, check_fits, format_bytes
 
 
 def test_device_choices_and_errors():

@@ -1,11 +1,12 @@
-"""helpers.signal (deep MLP at init) and helpers.evonorm (EvoNorm-B0/S0): parity with manual computations."""
+"""helpers.activation_functions.propagation (deep MLP at init) and .evonorm (EvoNorm-B0/S0): parity with manual computations."""
 import math
 
 import pytest
 import torch
 from torch import nn
 
-from helpers import evonorm, signal
+from helpers.activation_functions import evonorm
+from helpers.activation_functions import propagation as signal
 from helpers.models.cnn import WildCNNConfig
 
 

@@ -1,11 +1,17 @@
-"""helpers.stats, helpers.sparsity, helpers.massive: parity with manual computations, error cases."""
+"""helpers.statistics (distributions, sparsity, massive), the edit functions they use, zoo checkpoints: parity with manual computations, error cases."""
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from helpers import capture, edit, massive, sparsity, stats
+from helpers import capture
+from helpers import edit
+from helpers.statistics import massive
+from helpers.statistics import sparsity
+from helpers.statistics import distributions as stats
 from helpers.models.gpt import GPT, GPTConfig
+from helpers.core import editing
+from helpers.zoo import checkpoints
 
 
 # ---------------------------------------------------------------------------------------------
@@ -36,17 +42,17 @@ def test_describe_matches_numpy():
 
 
 def test_checkpoints_of_the_zoo_gpt():
-    paths = stats.checkpoint_paths("tinyworld-gpt-relu")
+    paths = checkpoints.checkpoint_paths("tinyworld-gpt-relu")
     steps = list(paths)
     assert steps[0] == 0 and steps == sorted(steps) and len(steps) >= 5
-    model = stats.load_checkpoint("tinyworld-gpt-relu", steps[1])
+    model = checkpoints.load_checkpoint("tinyworld-gpt-relu", steps[1])
     assert isinstance(model, GPT) and not model.training
     with pytest.raises(ValueError, match="steps"):
-        stats.load_checkpoint("tinyworld-gpt-relu", 12345)
+        checkpoints.load_checkpoint("tinyworld-gpt-relu", 12345)
     with pytest.raises(ValueError, match="valid"):
-        stats.checkpoint_paths("tinyworld-gtp")
+        checkpoints.checkpoint_paths("tinyworld-gtp")
     with pytest.raises(ValueError, match="no training checkpoints"):
-        stats.checkpoint_paths("wild-cnn")
+        checkpoints.checkpoint_paths("wild-cnn")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -54,14 +60,14 @@ def test_checkpoints_of_the_zoo_gpt():
 
 def test_topk_mask_keeps_the_k_largest():
     x = torch.randn(4, 7, 20)
-    out = sparsity.topk_mask(x, 5)
+    out = editing.topk_mask(x, 5)
     assert ((out != 0).sum(-1) == 5).all()
     kth = x.topk(5, dim=-1).values[..., -1:]  # the 5th largest per row
     assert torch.equal(out, torch.where(x >= kth, x, torch.zeros_like(x)))
     with pytest.raises(ValueError, match="between 1"):
-        sparsity.topk_mask(x, 0)
+        editing.topk_mask(x, 0)
     with pytest.raises(ValueError, match="between 1"):
-        sparsity.topk_mask(x, 21)
+        editing.topk_mask(x, 21)
 
 
 def test_cett_against_a_loop_over_tokens():
@@ -106,7 +112,7 @@ def test_ppl_p_sparsity_on_a_tiny_relu_gpt():
     assert 0 < r.cett < 1 and r.loss_ratio <= 1.05 + 1e-6
     assert set(r.thresholds) == set(names) and 0 < r.sparsity < 1
     # the reported thresholds give the reported loss ratio when applied by hand
-    with torch.no_grad(), edit(model, {n: sparsity.mask_below(weights[n], e) for n, e in r.thresholds.items()}):
+    with torch.no_grad(), edit(model, {n: editing.mask_below(weights[n], e) for n, e in r.thresholds.items()}):
         sparse = loss()
     assert np.exp(sparse - loss()) == pytest.approx(r.loss_ratio, rel=1e-5)
     with pytest.raises(ValueError, match="positive"):
@@ -135,10 +141,10 @@ def test_find_massive_locates_a_planted_activation():
 
 def test_set_entries_zero_and_mean_at_positions():
     out = torch.arange(24.0).view(1, 4, 6)
-    new = massive.set_entries([2], 0.0, positions=[0, 3])(out)
+    new = editing.set_entries([2], 0.0, positions=[0, 3])(out)
     assert new[0, 0, 2] == 0 and new[0, 3, 2] == 0 and new[0, 1, 2] == out[0, 1, 2]
     assert torch.equal(new[..., [0, 1, 3, 4, 5]], out[..., [0, 1, 3, 4, 5]])
-    per_dim = massive.set_entries([1, 4], torch.tensor([-1.0, -2.0]))(out)
+    per_dim = editing.set_entries([1, 4], torch.tensor([-1.0, -2.0]))(out)
     assert (per_dim[..., 1] == -1).all() and (per_dim[..., 4] == -2).all()
     assert out[0, 0, 2] == 2  # the input is not modified
 

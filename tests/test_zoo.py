@@ -6,9 +6,10 @@ import importlib.util
 import pytest
 import torch
 
-from helpers import capture, zoo
+from helpers import capture
+from helpers import zoo
 from helpers.zoo import external, pretrained
-from helpers.zoo.info import ChecksumMismatchError
+from helpers import ChecksumError
 
 CATS = {"tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat"}
 
@@ -68,7 +69,7 @@ def test_smollm2_knows_the_capital_of_france():
 
 def test_checksum_and_missing_package_errors(monkeypatch):
     monkeypatch.setattr(pretrained, "EFFICIENTNET_SHA256", "0" * 64)
-    with pytest.raises(ChecksumMismatchError, match="EfficientNet-Lite0 weights.*Reinstall: make setup"):
+    with pytest.raises(ChecksumError, match="EfficientNet-Lite0 weights.*Reinstall: make setup"):
         zoo.load("efficientnet-lite0")
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",

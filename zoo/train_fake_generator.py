@@ -23,8 +23,9 @@ import torch
 import torch.nn.functional as F
 
 from helpers.data import wild
-from helpers.fakes import GeneratorConfig, WildGenerator, generate, save_generator
-from helpers.paths import ROOT
+from helpers.models.generator import GeneratorConfig, WildGenerator, save_generator
+from helpers.ops.batching import predict
+from helpers.core.paths import ROOT
 
 EVAL_N, EVAL_SEED = 1000, 12345  # the fixed test set on which the recorded PSNR is measured
 
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     test = wild(args.eval_n, "test", seed=EVAL_SEED).images
     info = {
         "name": "wild-generator",
-        "psnr_test_db": round(psnr(generate(model, test), test), 2),
+        "psnr_test_db": round(psnr(predict(model, test), test), 2),
         "eval": {"split": "test", "n": args.eval_n, "seed": EVAL_SEED},
         "train_time_s": round(train_time, 1),
         "final_mse": round(sum(losses[-50:]) / len(losses[-50:]), 5),
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         "torch": torch.__version__,
         "command": " ".join(["python zoo/train_fake_generator.py", *(argv if argv is not None else sys.argv[1:])]),
     }
-    info = save_generator(model, args.out, info)
+    info = save_generator(model, Path(args.out) / "model.safetensors", info)
     print(json.dumps({k: info[k] for k in ("psnr_test_db", "train_time_s", "params", "sha256")}), flush=True)
 
 

@@ -6,7 +6,7 @@
 
 Reproducible from --seed (same corpus stream and same initial weights for both twins). Checkpoints
 at log-spaced steps (0, 50, 100, 200, 400, ...) and the final weights are kept in memory and written
-only if the held-out gate passes (helpers.tinyworld.gate): facts, cyclic tasks, sentiment and IOI
+only if the held-out gate passes (helpers.zoo.evals.gate): facts, cyclic tasks, sentiment and IOI
 solved, IOI not solved by a shortcut, in-context tasks solved with demonstrations and ambiguous
 without. A failed gate writes metrics_rejected.json and no weights, and exits with status 1.
 Output: model.safetensors (float32), checkpoints/step_NNNNNN.safetensors (float16), vocab.json,
@@ -25,7 +25,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from helpers import tinyworld as tw
+from helpers.data import tinyworld as tw
+from helpers.zoo import evals
 from helpers.models.gpt import GPT, GPTConfig, save_gpt
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,10 +92,10 @@ checkpoints, dynamics, losses, quick = {}, {}, [], {}
 def snapshot(step: int) -> None:
     """Keep a float16 copy of the weights and a small evaluation for the training-dynamics lessons."""
     checkpoints[step] = {k: v.detach().to(torch.float16).clone() for k, v in model.state_dict().items()}
-    m = tw.evaluate(model, n=60, tok=tok)
+    m = evals.evaluate(model, n=60, tok=tok)
     dynamics[step] = {"fact": m["fact"], "cyclic": m["cyclic"], "ioi_acc": m["ioi"]["acc"],
                       "ioi_abc_drop": m["ioi"]["abc_drop"],
-                      "icl": {t: a[str(tw.ICL_GATE_K)] for t, a in m["icl"].items()},
+                      "icl": {t: a[str(evals.ICL_GATE_K)] for t, a in m["icl"].items()},
                       "icl_zero_shot": m["icl_zero_shot"]["prob_share"], "induction": m["induction"]}
 
 
@@ -124,9 +125,9 @@ while step < decay_start + decay:
     step += 1
     if args.eval_every and step % args.eval_every == 0 and step < decay_start:
         te = time.time()
-        m = tw.evaluate(model, n=60, tok=tok)
-        fails = tw.gate(m)
-        quick[step] = {"icl": {t: a[str(tw.ICL_GATE_K)] for t, a in m["icl"].items()}, "ioi_acc": m["ioi"]["acc"],
+        m = evals.evaluate(model, n=60, tok=tok)
+        fails = evals.gate(m)
+        quick[step] = {"icl": {t: a[str(evals.ICL_GATE_K)] for t, a in m["icl"].items()}, "ioi_acc": m["ioi"]["acc"],
                        "ioi_abc_drop": m["ioi"]["abc_drop"], "zero_shot": m["icl_zero_shot"]["prob_share"],
                        "induction": m["induction"], "n_fail": len(fails)}
         print(f"  eval {json.dumps(quick[step])}", flush=True)
@@ -139,8 +140,8 @@ final_step = step
 checkpoints = {k: v for k, v in checkpoints.items() if k < final_step}
 snapshot(final_step)
 
-metrics = tw.evaluate(model, n=200, tok=tok)
-failures = tw.gate(metrics)
+metrics = evals.evaluate(model, n=200, tok=tok)
+failures = evals.gate(metrics)
 report = {
     "name": name,
     "command": "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]),
@@ -175,10 +176,9 @@ for step, state in checkpoints.items():
     save_gpt(model, out / "checkpoints" / f"step_{step:06d}.safetensors", torch.float16, {"name": name, "step": step})
 (out / "vocab.json").write_text(json.dumps(tok.vocab))
 files = sorted(f for f in out.rglob("*") if f.is_file() and f.suffix in (".safetensors", ".json")
-               and f.name not in ("metrics.json", "metrics_rejected.json"))
+               and f.name not in ("metrics.json", "metrics_rejected.json"))  # every weight file has its sidecar
 report["files"] = {f.relative_to(out).as_posix(): {"sha256": hashlib.sha256(f.read_bytes()).hexdigest(),
                                                     "bytes": f.stat().st_size} for f in files}
-report["sha256"] = {rel: f["sha256"] for rel, f in report["files"].items()}  # what helpers.zoo verifies
 (out / "metrics.json").write_text(json.dumps(report, indent=1))
 (out / "metrics_rejected.json").unlink(missing_ok=True)
 print(f"wrote {len(files)} files ({sum(f.stat().st_size for f in files) / 1e6:.1f} MB) and metrics.json to {out}")

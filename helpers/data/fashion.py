@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import functools
 import gzip
-import hashlib
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from helpers.paths import cache_dir
+from helpers.core.checksum import verify_sha256
+from helpers.core.paths import cache_dir
 
 FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -49,10 +49,6 @@ SHA256 = {
     "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
     "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
 }
-
-
-class ChecksumError(RuntimeError):
-    """A data file exists but its SHA-256 is not the recorded one (corrupt or a different version)."""
 
 
 class FashionSplit(NamedTuple):
@@ -80,13 +76,9 @@ def read_checked(path: Path, name: str) -> bytes:
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":  # gzip magic
         raw = gzip.decompress(raw)
-    digest = hashlib.sha256(raw).hexdigest()
-    if digest != SHA256[name]:
-        raise ChecksumError(
-            f"{path}: SHA-256 of the decompressed data is {digest}, expected {SHA256[name]}. "
-            f"The file is corrupt or not the standard Fashion-MNIST; delete it and reinstall "
-            f"({APT_COMMAND}) or let torchvision download it again."
-        )
+    verify_sha256(raw, SHA256[name], f"Fashion-MNIST {name} (decompressed)",
+                  f"It is not the standard Fashion-MNIST; delete it and reinstall ({APT_COMMAND}) "
+                  "or let torchvision download it again.", where=path)
     return raw
 
 

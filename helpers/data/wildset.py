@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from .fashion import FASHION_CLASSES, fashion_mnist
-from .photos import PHOTO_NAMES, photos
+from .real_photos import PHOTO_NAMES, photos
 
 HELD_OUT = (1, 8)  # Trouser, Bag: shapes unlike the other classes, so a novel-class detector has a fair chance
 SPLITS = {"train": 0, "test": 1, "novel": 2}  # split -> code mixed into the seed

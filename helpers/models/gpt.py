@@ -26,14 +26,14 @@ Example:
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
+from helpers.models.io import load_weights, save_weights
 
 ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU}
 
@@ -142,36 +142,25 @@ class GPT(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
-def save_gpt(model: GPT, path: str | Path, dtype: torch.dtype = torch.float32, extra: dict | None = None) -> None:
-    """Write the weights as safetensors; the config (and ``extra``) go into the file's metadata.
+def save_gpt(model: GPT, path: str | Path, dtype: torch.dtype = torch.float32, extra: dict | None = None) -> dict:
+    """Write the weights (cast to ``dtype``) and the sidecar with the config and ``extra`` (:mod:`helpers.models.io`).
 
     Example:
-        >>> save_gpt(model, "model.safetensors", torch.float16)  # doctest: +SKIP
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "model.safetensors"
+        >>> record = save_gpt(GPT(GPTConfig(vocab_size=10, n_layer=1, d_model=8, n_head=2, n_ctx=4)), path, extra={"step": 0})
+        >>> record["step"], load_gpt(path).cfg.d_model
+        (0, 8)
     """
-    from safetensors.torch import save_file
-
-    state = {k: v.detach().to(dtype).contiguous().cpu() for k, v in model.state_dict().items()}
-    meta = {"config": json.dumps(asdict(model.cfg)), **{k: json.dumps(v) for k, v in (extra or {}).items()}}
-    save_file(state, str(path), metadata=meta)
+    return save_weights(model, path, asdict(model.cfg), extra, dtype=dtype)
 
 
-def load_gpt(path: str | Path, device: str | torch.device = "cpu") -> GPT:
+def load_gpt(path: str | Path, device: str | torch.device = "cpu", check: bool = True) -> GPT:
     """Rebuild a GPT from a file written by :func:`save_gpt` (weights cast to float32, eval mode).
 
-    Example:
-        >>> model = load_gpt("data/zoo/tinyworld-gpt/model.safetensors")  # doctest: +SKIP
+    With ``check`` the file's SHA-256 must equal the one in its sidecar.
     """
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no weights at {path}")
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    if "config" not in meta:
-        raise ValueError(f"{path} has no 'config' in its metadata; was it written by save_gpt?")
-    model = GPT(GPTConfig(**json.loads(meta["config"])))
-    state = {k: v.float() for k, v in load_file(str(path)).items()}
-    model.load_state_dict(state)
+    state, record = load_weights(path, check, fix="Retrain with `make zoo`, or restore it with `git checkout data/zoo`.")
+    model = GPT(GPTConfig(**record["config"]))
+    model.load_state_dict({k: v.float() for k, v in state.items()})
     return model.to(device).eval()

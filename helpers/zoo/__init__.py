@@ -12,9 +12,9 @@ from typing import Callable
 
 from torch import nn
 
-from helpers.runtime import pick_device
+from helpers.core.runtime import pick_device
 from helpers.zoo import external, pretrained, trained
-from helpers.zoo.info import ChecksumMismatchError, ModelInfo
+from helpers.zoo.info import ModelInfo
 
 
 @dataclass(frozen=True)
@@ -72,4 +72,4 @@ def load(name: str, device: str = "auto", pretrained: bool = True) -> tuple[nn.M
     return model.to(dev).eval(), info
 
 
-__all__ = ["ChecksumMismatchError", "ModelInfo", "REGISTRY", "available", "load"]
+__all__ = ["ModelInfo", "REGISTRY", "available", "load"]

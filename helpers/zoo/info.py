@@ -1,14 +1,8 @@
-"""What :func:`helpers.zoo.load` returns beside the model, and the checksum helper."""
+"""What :func:`helpers.zoo.load` returns beside the model."""
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Optional
-
-
-class ChecksumMismatchError(RuntimeError):
-    """A weight file's SHA-256 differs from the one the project recorded."""
 
 
 @dataclass
@@ -37,20 +31,3 @@ class ModelInfo:
         if self.classes:
             head += f", {len(self.classes)} classes"
         return head + f", provenance={ {k: v for k, v in self.provenance.items() if k != 'sha256'} })"
-
-
-def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
-    """SHA-256 hex digest of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def verify_sha256(path: str | Path, expected: str, what: str, fix: str) -> None:
-    """Raise :class:`ChecksumMismatchError` naming the file and how to repair it."""
-    actual = sha256_of(path)
-    if actual != expected:
-        raise ChecksumMismatchError(f"{what}: {path} has SHA-256 {actual[:16]}..., expected {expected[:16]}... "
-                                    f"The file is damaged or a different release. {fix}")

