@@ -57,7 +57,7 @@ student: setup
 	$(PY) -m helpers.course.student --out build/student
 
 lab: setup
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 --no-browser
+	$(PY) -m helpers.course.lab
 
 bench: setup
 	$(PY) benchmarks/capture.py
