@@ -15,24 +15,28 @@ from typing import Any, Iterator, Mapping, Optional, Union
 import torch
 from torch import nn
 
-from helpers.core.hooks import HookSet, StopForward, first_input, first_tensor
+from helpers.core.hooks import HookSet, StopForward, first_input, first_tensor, stops_here
 from helpers.core.budget import check_fits, default_budget
 from helpers.core.names import LayerSpec, resolve_layers
 from helpers.core.positions import Positions, select
+
 
 class ModifiedInPlaceError(RuntimeError):
     """A captured activation was changed by a later in-place operation of the model."""
 
 
 class Activations(Mapping[str, torch.Tensor]):
-    """Dict-like result of :func:`capture`: ``acts[name]`` is the layer's output.
+    """Dict-like result of :func:`capture`: ``acts[name]`` (or ``acts[module]``) is the layer's output.
 
     ``acts.inputs[name]`` and ``acts.grads[name]`` hold inputs and output gradients when
     they were requested. Its repr lists names, shapes, dtypes and devices.
     """
 
-    def __init__(self, layers: list[str]):
+    def __init__(self, layers: list[str], *, outputs: bool = True, inputs: bool = False, grads: bool = False,
+                 modules: Optional[Mapping[str, nn.Module]] = None):
         self.layers = layers
+        self.kept = {"outputs": outputs, "inputs": inputs, "grads": grads}  # what capture() was asked for
+        self._modules = dict(modules or {})  # name -> module, so that acts[module] works
         self.outputs: dict[str, torch.Tensor] = {}
         self.inputs: dict[str, torch.Tensor] = {}
         self.grads: dict[str, torch.Tensor] = {}
@@ -41,8 +45,21 @@ class Activations(Mapping[str, torch.Tensor]):
         # silently returning modified values.
         self._versions: dict[str, int] = {}
 
-    def __getitem__(self, name: str) -> torch.Tensor:
+    def _name(self, key: Union[str, nn.Module]) -> str:
+        if not isinstance(key, nn.Module):
+            return key
+        for name, module in self._modules.items():
+            if module is key:
+                return name
+        raise KeyError(f"This {type(key).__name__} module was not captured. Captured layers: {self.layers}")
+
+    def __getitem__(self, name: Union[str, nn.Module]) -> torch.Tensor:
+        name = self._name(name)
         if name not in self.outputs:
+            if name in self.layers and not self.kept["outputs"]:
+                other = [f"acts.{kind}[{name!r}]" for kind in ("inputs", "grads") if self.kept[kind]]
+                raise KeyError(f"capture(..., outputs=False) kept no outputs; this capture kept "
+                               f"{' and '.join(other)}.")
             if name in self.layers:
                 raise KeyError(f"Layer {name!r} was requested but has not run yet: call the model "
                                f"inside the `with capture(...)` block (with stop=True, last).")
@@ -106,11 +123,14 @@ def capture(
 
     Args:
         model: any ``nn.Module``.
-        layers: a name, a glob (``"blocks.*.mlp"``: ``*`` stays in one dotted segment) or a list.
+        layers: a name, a glob (``"blocks.*.mlp"``: ``*`` stays in one dotted segment), a module
+            (``model.layer4``) or a list mixing them.
         outputs / inputs: keep each layer's output (default) / first input tensor.
         grads: keep d(loss)/d(output) when you call ``backward()`` inside the block.
         to, dtype: move/cast what is kept (e.g. ``to="cpu", dtype=torch.float16``).
-        positions: index of dim 1 to keep (tokens of a ``(B, T, d)`` stream), e.g. ``-1`` or ``[0, 5]``.
+        positions: the tokens to keep of a ``(B, T, d)`` stream, e.g. ``-1`` or ``[0, 5]``; on another
+            layout (a CNN's ``(B, C, H, W)``) refused unless the dimension is named
+            (``Along(dim, index)``, see :mod:`helpers.core.positions`).
         detach: keep tensors out of the graph; ``detach=False`` keeps the live tensors, so
             ``torch.autograd.grad(score, acts[name])`` works (Grad-CAM without ``.backward()``).
         clone: copy kept tensors (needed when the model later modifies them in place; a
@@ -136,7 +156,9 @@ def capture(
     if not (outputs or inputs or grads):
         raise ValueError("Nothing to capture: set outputs, inputs or grads to True.")
     names = resolve_layers(model, layers)  # raises before any hook exists
-    acts = Activations(names)
+    modules = dict(model.named_modules())
+    acts = Activations(names, outputs=outputs, inputs=inputs, grads=grads,
+                       modules={name: modules[name] for name in names})
     seen: set[str] = set()
     stored_bytes = {"n": 0}
     tensor_handles: list = []
@@ -158,8 +180,9 @@ def capture(
         if outputs:
             if out is None:
                 raise TypeError(f"Layer {name!r} returned {type(output).__name__} with no tensor in it.")
-            account(name, select(out, positions))
-            kept = _keep(out, positions, to, dtype, detach, clone)
+            chosen = select(out, positions, f"the output of {name!r}")  # refuses a layout without tokens
+            account(name, chosen)
+            kept = _keep(chosen, None, to, dtype, detach, clone)
             acts.outputs[name] = kept
             shares_memory = kept.untyped_storage().data_ptr() == out.untyped_storage().data_ptr()
             if shares_memory and not clone:
@@ -169,12 +192,14 @@ def capture(
         if inputs:
             inp = first_input(args, kwargs)
             if inp is not None:
+                inp = select(inp, positions, f"the input of {name!r}")
                 account(name, inp)
-                acts.inputs[name] = _keep(inp, positions, to, dtype, detach, True)
+                acts.inputs[name] = _keep(inp, None, to, dtype, detach, True)
         if grads:
             if out is None or not out.requires_grad:
                 raise RuntimeError(f"grads=True but the output of {name!r} does not require grad "
                                    f"(is the forward inside torch.no_grad() or inference_mode()?).")
+            select(out, positions, f"the output of {name!r}")  # a layout error now, not inside backward()
 
             def on_grad(g: torch.Tensor, name: str = name) -> None:
                 if state["active"]:
@@ -183,14 +208,15 @@ def capture(
             tensor_handles.append(out.register_hook(on_grad))
         seen.add(name)
         if stop and len(seen) == len(names):
-            raise StopForward()
+            raise StopForward(acts)
         return None
 
     hooks = HookSet(model, names, on_forward).attach()
     try:
-        yield acts
-    except StopForward:
-        pass  # the forward pass was ended on purpose after the last requested layer
+        # Only this capture's stop ends the block quietly: a stop asked for by an enclosing
+        # capture goes on up to it, so that its block ends too.
+        with stops_here(acts):
+            yield acts
     finally:
         state["active"] = False
         hooks.remove()

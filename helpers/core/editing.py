@@ -19,15 +19,19 @@ import torch
 from torch import nn
 
 from helpers.core.hooks import HookSet, first_tensor, replace_first_tensor
-from helpers.core.names import resolve_layers
+from helpers.core.names import Layer, resolve_layers
 from helpers.core.positions import Positions, assign, select
 
 EditFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 @contextmanager
-def edit(model: nn.Module, edits: Mapping[str, EditFn]) -> Iterator[None]:
-    """Apply ``edits`` (layer name or glob -> function) to the model's forward passes in the block.
+def edit(model: nn.Module, edits: Mapping[Layer, EditFn]) -> Iterator[None]:
+    """Apply ``edits`` (layer name, glob or module -> function) to the model's forward passes in the block.
+
+    Each layer gets at most one edit: when two keys match the same layer (``{"0": ..., "*": ...}``)
+    nothing is attached and a ``ValueError`` names the layer and both keys. To apply two edits to one
+    layer, nest two ``edit`` blocks: the outer block's edit runs first, the inner one on its result.
 
     Example:
         >>> model = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
@@ -37,19 +41,27 @@ def edit(model: nn.Module, edits: Mapping[str, EditFn]) -> Iterator[None]:
         0.0
     """
     if not edits:
-        raise ValueError("No edits given: pass {layer name or glob: function}.")
+        raise ValueError("No edits given: pass {layer name, glob or module: function}.")
     by_name: dict[str, EditFn] = {}
+    key_of: dict[str, object] = {}
     for spec, fn in edits.items():
         if not callable(fn):
-            raise TypeError(f"The edit for {spec!r} must be a function output -> output, got {type(fn).__name__}.")
+            raise TypeError(f"The edit for {_key(spec)} must be a function output -> output, got {type(fn).__name__}.")
         for name in resolve_layers(model, spec):  # all names checked before any hook
-            by_name[name] = fn
+            if name in by_name:
+                raise ValueError(
+                    f"Two edits for layer {name!r}: the keys {_key(key_of[name])} and {_key(spec)} both match it. "
+                    f"Give each layer one edit, or nest two edit() blocks (the outer one's edit runs first).")
+            by_name[name], key_of[name] = fn, spec
 
     def on_forward(name: str, module: nn.Module, args: tuple, kwargs: dict, output: Any):
         old = first_tensor(output)
         if old is None:
             raise TypeError(f"Layer {name!r} returned {type(output).__name__} with no tensor to edit.")
-        new = by_name[name](old)
+        try:
+            new = by_name[name](old)
+        except ValueError as err:  # e.g. positions on a feature map: say which layer
+            raise ValueError(f"The edit of layer {name!r} failed: {err}") from err
         if not isinstance(new, torch.Tensor) or new.shape != old.shape:
             raise ValueError(f"The edit of {name!r} must return a tensor of shape {tuple(old.shape)}, "
                              f"got {getattr(new, 'shape', type(new).__name__)}.")
@@ -57,6 +69,10 @@ def edit(model: nn.Module, edits: Mapping[str, EditFn]) -> Iterator[None]:
 
     with HookSet(model, list(by_name), on_forward):
         yield
+
+
+def _key(spec: object) -> str:
+    return f"<{type(spec).__name__} module>" if isinstance(spec, nn.Module) else repr(spec)
 
 
 def add_vector(vector: torch.Tensor, alpha: float = 1.0, positions: Positions = None) -> EditFn:
@@ -152,8 +168,8 @@ def mask_below(w_out: torch.Tensor, eps: float) -> Callable[[torch.Tensor], torc
 
 
 def set_entries(dims: Sequence[int], value: Union[float, torch.Tensor] = 0.0,
-                positions: Optional[Sequence[int]] = None) -> Callable[[torch.Tensor], torch.Tensor]:
-    """An edit function that sets features ``dims`` (at ``positions``, default all) to ``value``.
+                positions: Positions = None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """An edit function that sets features ``dims`` (last dim; at token ``positions``, default all) to ``value``.
 
     ``value`` is a number or one value per dim (e.g. the dataset mean of each dim: mean ablation).
 
@@ -165,14 +181,8 @@ def set_entries(dims: Sequence[int], value: Union[float, torch.Tensor] = 0.0,
     dims = list(dims)
 
     def fn(out: torch.Tensor) -> torch.Tensor:
-        new = out.clone()
         fill = torch.as_tensor(value, dtype=out.dtype, device=out.device)
-        if positions is None:
-            new[..., dims] = fill
-        else:
-            idx = torch.as_tensor(list(positions), device=out.device)
-            sub = new[..., idx, :]  # (..., P, d) copy
-            sub[..., dims] = fill
-            new[..., idx, :] = sub
-        return new
+        part = select(out, positions).clone()  # the whole activation, or its tokens at positions
+        part[..., dims] = fill
+        return part if positions is None else assign(out, positions, part)
     return fn

@@ -1,23 +1,57 @@
 """Hook bookkeeping shared by capture, edit and the CAM methods, and the one early-stop exception.
 
-One concern only: attach forward hooks to named modules all-or-nothing and remove
-exactly those hooks again, whatever happens. Nested contexts each remove only their own.
+Attach forward hooks to named modules all-or-nothing and remove exactly those hooks again,
+whatever happens; nested contexts each remove only their own. A hook that ends the forward pass
+raises :class:`StopForward` with its owner, and only that owner catches it (:func:`stops_here`).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from torch import nn
 
 
-
-class StopForward(Exception):
-    """Raised inside a forward pass once every layer a caller needs has run, to skip the rest of the model."""
-
-
 # hook(name, module, args, kwargs, output) -> replacement output or None
 NamedHook = Callable[[str, nn.Module, tuple, dict, Any], Any]
+
+
+class StopForward(Exception):
+    """Ends a forward pass early from inside a hook; carries the ``owner`` that asked for it.
+
+    Only the owner may catch it (:func:`stops_here`): a capture nested inside another one
+    must not swallow the outer one's stop, or the outer ``with`` block would run on.
+    """
+
+    def __init__(self, owner: object):
+        super().__init__()
+        self.owner = owner
+
+    def __str__(self) -> str:  # only seen if it escapes its owner, which stops_here prevents
+        return f"forward pass stopped early for a {type(self.owner).__name__}"
+
+
+@contextmanager
+def stops_here(owner: object) -> Iterator[None]:
+    """Catch the :class:`StopForward` raised for ``owner``; let every other one through.
+
+    Example:
+        >>> mine, other = object(), object()
+        >>> with stops_here(mine):
+        ...     raise StopForward(mine)          # caught: the block just ends
+        >>> try:
+        ...     with stops_here(mine):
+        ...         raise StopForward(other)
+        ... except StopForward as stop:
+        ...     stop.owner is other
+        True
+    """
+    try:
+        yield
+    except StopForward as stop:
+        if stop.owner is not owner:
+            raise
 
 
 class HookSet:

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from helpers.core.hooks import HookSet, first_tensor
-from helpers.core.names import module_names
+from helpers.core.names import LayerSpec, module_names
 
 
 @dataclass(frozen=True)
@@ -48,14 +48,15 @@ def _call(model: nn.Module, example: Any) -> None:
         model(example)
 
 
-def layers(model: nn.Module, example: Any = None, pattern: Optional[str] = None) -> LayerTable:
+def layers(model: nn.Module, example: Any = None, pattern: Optional[LayerSpec] = None) -> LayerTable:
     """Names, types and (given an example input) output shapes of every submodule.
 
     Args:
         model: the model.
         example: one input (a tensor, a tuple of positional args, or a dict of keyword args);
             when given, one forward pass under ``torch.no_grad()`` records output shapes.
-        pattern: keep only names matching this glob (see :func:`helpers.names.resolve_layers`).
+        pattern: keep only these layers: a glob, a name, a module or a list of them
+            (see :func:`helpers.core.names.resolve_layers`).
 
     Example:
         >>> table = layers(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.zeros(2, 4))

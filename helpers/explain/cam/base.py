@@ -17,8 +17,8 @@ from typing import Callable, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from helpers.core.hooks import HookSet, StopForward, first_tensor, replace_first_tensor
-from helpers.core.names import is_glob, resolve_layers
+from helpers.core.hooks import HookSet, StopForward, first_tensor, replace_first_tensor, stops_here
+from helpers.core.names import Layer, resolve_layer
 
 Targets = Union[torch.Tensor, Sequence[int], None]
 ReshapeTransform = Callable[[torch.Tensor], torch.Tensor]
@@ -32,7 +32,8 @@ class BaseCAM:
 
     Args:
         model: a classifier returning logits (B, K); put it in eval mode (BatchNorm, dropout).
-        target_layer: the exact module name (see ``helpers.layers(model, x)``), e.g. ``"blocks.2"``.
+        target_layer: the exact module name (see ``helpers.layers(model, x)``), e.g. ``"blocks.2"``,
+            or the module itself (``model.blocks[2]``).
         reshape_transform: turns the layer's output into (B, C, h, w), e.g. ViT tokens (B, 1+hw, C)
             with :func:`helpers.explain.cam.tokens_to_grid`; applied to activations and gradients alike.
 
@@ -46,14 +47,11 @@ class BaseCAM:
     uses_gradients: bool = True   # needs d score / d activation
     needs_scores: bool = True     # needs the logits (targets); False lets the forward stop at the layer
 
-    def __init__(self, model: nn.Module, target_layer: str,
+    def __init__(self, model: nn.Module, target_layer: Layer,
                  reshape_transform: Optional[ReshapeTransform] = None):
-        if not isinstance(target_layer, str) or is_glob(target_layer):
-            raise ValueError(f"target_layer must be one exact module name, got {target_layer!r} "
-                             f"(list the names with helpers.layers(model, example)).")
-        resolve_layers(model, target_layer)  # LayerNotFoundError with close matches, before any hook
+        # LayerNotFoundError with close matches, before any hook; a module becomes its name
+        self.target_layer = resolve_layer(model, target_layer, "target_layer")
         self.model = model
-        self.target_layer = target_layer
         self.reshape_transform = reshape_transform
 
     def __repr__(self) -> str:
@@ -122,6 +120,7 @@ class BaseCAM:
         store: dict[str, torch.Tensor] = {}
         grad_mode = self.uses_gradients
         stop = not self.needs_scores and not self.uses_gradients
+        owner = object()  # this call's stop only: a capture's stop passes through to its own block
 
         def hook(name, module, args, kwargs, output):
             out = first_tensor(output)
@@ -129,7 +128,7 @@ class BaseCAM:
                 raise TypeError(f"layer {name!r} returned {type(output).__name__} with no tensor in it")
             if stop:
                 store["a"] = out.detach()
-                raise StopForward()
+                raise StopForward(owner)
             if not grad_mode:
                 store["a"] = out.detach()
                 return None
@@ -145,10 +144,8 @@ class BaseCAM:
         try:
             torch.set_grad_enabled(False)  # nothing before the target layer is recorded
             with HookSet(self.model, [self.target_layer], hook):
-                try:
+                with stops_here(owner):  # this call's stop only: a capture's stop reaches its own block
                     logits = first_tensor(self.model(images))
-                except StopForward:
-                    pass
         finally:
             torch.set_grad_enabled(grad_before)
         if "a" not in store:

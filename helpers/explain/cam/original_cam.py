@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from helpers.explain.cam.base import BaseCAM, ReshapeTransform
-from helpers.core.names import resolve_layers
+from helpers.core.names import Layer, resolve_layer
 
 
 class CAM(BaseCAM):
@@ -26,7 +26,7 @@ class CAM(BaseCAM):
     needs_scores = True     # targets default to the predicted class
     uses_gradients = False
 
-    def __init__(self, model: nn.Module, target_layer: str, fc: Optional[str] = None,
+    def __init__(self, model: nn.Module, target_layer: Layer, fc: Optional[Layer] = None,
                  reshape_transform: Optional[ReshapeTransform] = None):
         super().__init__(model, target_layer, reshape_transform)
         modules = dict(model.named_modules())
@@ -35,7 +35,7 @@ class CAM(BaseCAM):
             if not linears:
                 raise ValueError("CAM needs a linear classifier after global pooling; the model has no nn.Linear")
             fc = linears[-1]
-        resolve_layers(model, fc)
+        fc = resolve_layer(model, fc, "fc")
         if not isinstance(modules[fc], nn.Linear):
             raise ValueError(f"fc={fc!r} is a {type(modules[fc]).__name__}, not an nn.Linear")
         self.fc = fc
