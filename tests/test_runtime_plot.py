@@ -43,19 +43,23 @@ def test_setup_is_reproducible_and_prints_one_line(capsys):
 
 
 def test_threads_explicit_and_env_override(monkeypatch):
+    before = torch.get_num_threads()
     setup(device="cpu", threads=1, quiet=True)
     assert torch.get_num_threads() == 1
     monkeypatch.setenv("ACTIVATION_LAB_THREADS", "2")
-    setup(device="cpu", quiet=True)
+    setup(device="cpu", quiet=True)  # no threads argument: the environment decides
     assert torch.get_num_threads() == 2
-    monkeypatch.setenv("ACTIVATION_LAB_THREADS", "auto")  # the env can also hand the choice back
-    assert setup(device="cpu", threads=1, quiet=True).type == "cpu"
+    setup(device="cpu", threads=1, quiet=True)  # an explicit argument wins over the environment
+    assert torch.get_num_threads() == 1
+    monkeypatch.setenv("ACTIVATION_LAB_THREADS", "auto")  # the env can hand the choice to the timing
+    setup(device="cpu", quiet=True)
     assert 1 <= torch.get_num_threads() <= (os.cpu_count() or 1)
     monkeypatch.delenv("ACTIVATION_LAB_THREADS")
     setup(device="cpu", threads="auto", quiet=True)
     assert torch.get_num_threads() >= 1
     with pytest.raises(ValueError, match="threads"):
         setup(device="cpu", threads=0, quiet=True)
+    torch.set_num_threads(before)
 
 
 def test_memory_messages():
@@ -73,3 +77,15 @@ def test_plots_return_figures():
     ]
     assert all(isinstance(f, Figure) for f in figs)
     assert len(figs[1].axes) == 4 and figs[1].axes[0].get_title() == "a"
+
+
+def test_curves_plot_each_series_against_x():
+    fig = plot.curves({"a": [1.0, 2.0, 4.0], "b": [3.0, 0.5, 1.0]}, x=[10, 20, 40], xlabel="step")
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.lines] == ["a", "b"]
+    for line, ys in zip(ax.lines, ([1.0, 2.0, 4.0], [3.0, 0.5, 1.0])):
+        np.testing.assert_array_equal(line.get_xdata(), [10, 20, 40])
+        np.testing.assert_array_equal(line.get_ydata(), ys)
+    assert ax.get_xlabel() == "step"
+    default = plot.curves({"a": [5.0, 6.0]}).axes[0].lines[0]  # without x: 0, 1, 2, ...
+    np.testing.assert_array_equal(default.get_xdata(), [0, 1])

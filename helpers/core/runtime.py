@@ -79,16 +79,36 @@ def _time_small_model(threads: int, repeats: int = 15) -> float:
     return float(np.median(times))
 
 
-def choose_threads(threads: Union[int, str] = "auto") -> int:
-    """Set torch's CPU threads; ``"auto"`` times a small model at 1 and at all cores, keeps the faster.
+THREADS_ENV = "ACTIVATION_LAB_THREADS"
+
+
+def _threads_from_env() -> Union[int, str, None]:
+    """The thread choice in ``ACTIVATION_LAB_THREADS``: a positive count, ``"auto"``, or None when unset."""
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    if not raw:
+        return None
+    if raw.lower() == "auto":
+        return "auto"
+    if raw.isdigit():  # digits only: no sign, no decimal point
+        return int(raw) or "auto"
+    raise ValueError(f"{THREADS_ENV}={raw!r} is not valid: set it to a positive number of CPU threads "
+                     f"(e.g. 1), or to 'auto' or 0 (time 1 thread against all cores and keep the faster).")
+
+
+def choose_threads(threads: Union[int, str, None] = None) -> int:
+    """Set torch's CPU threads and return the number; ``"auto"`` times a small model at 1 and at all cores.
 
     With 2 cores and a busy neighbour, OpenMP spin-waiting can make 2 threads several times
-    slower than 1; timing both is cheaper than guessing. ``ACTIVATION_LAB_THREADS`` overrides
-    (a count, or ``auto``/``0`` to time both).
+    slower than 1; timing both is cheaper than guessing. An explicit ``threads`` wins; with
+    ``threads=None`` the environment variable ``ACTIVATION_LAB_THREADS`` decides (a count, or
+    ``auto``/``0``), and without it ``"auto"``.
+
+    Example:
+        >>> choose_threads(1)
+        1
     """
-    env = os.environ.get("ACTIVATION_LAB_THREADS")
-    if env:
-        threads = "auto" if env.strip().lower() in ("auto", "0") else int(env)
+    if threads is None:
+        threads = _threads_from_env() or "auto"
     if threads == "auto":
         if "auto" in _thread_choice:
             threads = int(_thread_choice["auto"])
@@ -98,18 +118,20 @@ def choose_threads(threads: Union[int, str] = "auto") -> int:
             timings = {t: _time_small_model(t) for t in candidates}
             threads = min(timings, key=timings.get)
             _thread_choice["auto"] = threads
-    if not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be 'auto' or a positive int, got {threads!r}")
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise ValueError(f"threads must be 'auto', None (use {THREADS_ENV}) or a positive int, got {threads!r}")
     torch.set_num_threads(threads)
     return threads
 
 
-def setup(device: str = "auto", seed: int = 0, threads: Union[int, str] = "auto",
+def setup(device: str = "auto", seed: int = 0, threads: Union[int, str, None] = None,
           deterministic: bool = False, quiet: bool = False) -> torch.device:
     """Validate ``device``, seed everything, choose CPU threads and print one line about it.
 
-    Returns the ``torch.device`` to use. ``deterministic=True`` also asks torch for
-    deterministic kernels (slower on GPU).
+    Returns the ``torch.device`` to use. ``threads``: a count, ``"auto"``, or None (default) for
+    ``ACTIVATION_LAB_THREADS`` if set, else ``"auto"`` (see :func:`choose_threads`); an explicit
+    value wins over the environment. ``deterministic=True`` also asks torch for deterministic
+    kernels (slower on GPU).
 
     Example:
         >>> dev = setup(device="cpu", seed=0, quiet=True)
