@@ -1,6 +1,7 @@
 """The notebook runner (parameter validation, failures, summary), the student build and the checks."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -149,15 +150,25 @@ def _exercise_source_student(nb) -> str:
 def test_student_build_of_every_notebook_has_no_solution_left(tmp_path):
     from helpers.course.student import main as student_main
     assert student_main(["--out", str(tmp_path)]) == 0
+    start = re.compile(r"^[ \t]*# SOLUTION\b", flags=re.M)
     for path in find_notebooks():
-        text = (tmp_path / path.name).read_text()
-        assert "# SOLUTION" not in text and "END SOLUTION" not in text
-        original = path.read_text()
-        assert text.count("NotImplementedError(") >= original.count("# SOLUTION") - original.count("# END SOLUTION")
-        for i, cell in enumerate(nbformat.read(tmp_path / path.name, as_version=4).cells):
-            if cell.cell_type == "code":  # every learner cell is still valid Python (stubs at the right indent)
-                source = "\n".join(l for l in cell.source.splitlines() if not l.lstrip().startswith(("%", "!")))
-                compile(source, f"{path.name} cell {i}", "exec")
+        original = nbformat.read(path, as_version=4)
+        student = nbformat.read(tmp_path / path.name, as_version=4)
+        assert [c.get("id") for c in student.cells] == [c.get("id") for c in original.cells]
+        exercises = 0
+        for i, (cell, learner) in enumerate(zip(original.cells, student.cells)):
+            if cell.cell_type != "code":
+                continue
+            assert "# SOLUTION" not in learner.source and "END SOLUTION" not in learner.source
+            # each marked solution became exactly one stub, in the same cell
+            solutions = len(start.findall(cell.source))
+            stubs = learner.source.count("raise NotImplementedError(") - cell.source.count("raise NotImplementedError(")
+            assert stubs == solutions, f"{path.name} cell {i}: {solutions} solution(s) but {stubs} stub(s)"
+            exercises += solutions
+            # every learner cell is still valid Python (stubs at the right indent)
+            source = "\n".join(l for l in learner.source.splitlines() if not l.lstrip().startswith(("%", "!")))
+            compile(source, f"{path.name} cell {i}", "exec")
+        assert exercises >= 1, f"{path.name} has no exercise marked # SOLUTION"
 
 
 def test_check_against_and_assert_close():
@@ -166,3 +177,22 @@ def test_check_against_and_assert_close():
         checks.check_against(lambda x: x * 2, lambda x: x * 3, [(torch.ones(2),)], "triple")
     with pytest.raises(AssertionError, match="keys"):
         checks.assert_close({"a": 1}, {"b": 1}, "d")
+
+
+# before: every run printed "Kernel is running over TCP without encryption" and, when the shutdown
+# interrupt landed while the kernel finished its last reply, "KeyboardInterrupt caught in kernel"
+def test_runner_drops_kernel_noise_but_keeps_real_output_and_errors(tmp_path, capfd):
+    noisy = _notebook(tmp_path, "a_ok.ipynb", PARAMS,
+                      "import os\n"
+                      "os.write(2, b'[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel.\\n')\n"
+                      "os.write(2, b'a real message from the kernel process\\n')\n"
+                      "print('KEY answer=42')")
+    failing = _notebook(tmp_path, "b_bad.ipynb", PARAMS, "x = 1", "1 / 0")
+    code = run_main([str(noisy), str(failing), "--out", str(tmp_path / "out"), "--html", "",
+                     "--summary", str(tmp_path / "summary.md")])
+    out, err = capfd.readouterr()
+    assert code == 1
+    assert "without encryption" not in out + err and "KeyboardInterrupt" not in out + err
+    assert "a real message from the kernel process" in err  # what the kernel writes is not swallowed
+    assert "FAILED b_bad.ipynb, cell 3" in err and "ZeroDivisionError: division by zero" in err
+    assert "answer=42" in (tmp_path / "summary.md").read_text()

@@ -11,11 +11,14 @@ Exits non-zero when any notebook fails, naming the notebook, the cell and the er
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 import nbformat
 
@@ -46,6 +49,60 @@ def parse_params(pairs: Sequence[Sequence[str]]) -> dict[str, str]:
     return params
 
 
+# What the Jupyter kernel prints on every run although nothing is wrong:
+# - ipykernel warns at start that its local sockets use TCP without encryption (the kernel is ours, on
+#   127.0.0.1, started and stopped by this run);
+# - jupyter_client interrupts the kernel before shutting it down, and ipykernel logs that interrupt as an
+#   error when it arrives while a message is still being handled.
+KERNEL_NOISE = ("Kernel is running over TCP without encryption", "KeyboardInterrupt caught in kernel")
+
+
+def is_kernel_noise(line: str) -> bool:
+    """True for a line the kernel prints on every run (see ``KERNEL_NOISE``).
+
+    Example:
+        >>> is_kernel_noise("[IPKernelApp] WARNING | Kernel is running over TCP without encryption. All ...")
+        True
+        >>> is_kernel_noise("Traceback (most recent call last):")
+        False
+    """
+    return any(marker in line for marker in KERNEL_NOISE)
+
+
+@contextmanager
+def quiet_kernel() -> Iterator[None]:
+    """Drop the kernel's noise lines, pass on everything else it writes to stdout or stderr.
+
+    The kernel is a child process that writes to the file descriptors it inherits, so Python-level
+    redirection cannot reach it: file descriptors 1 and 2 point to temporary files while the block
+    runs, and afterwards every line that is not noise is written to the real stdout / stderr.
+    """
+    saved = []
+    for fd, stream in ((1, sys.stdout), (2, sys.stderr)):
+        try:
+            original = os.dup(fd)
+        except OSError:  # no such descriptor (a detached process): nothing to filter
+            continue
+        stream.flush()
+        tmp = tempfile.TemporaryFile()
+        saved.append((fd, stream, original, tmp))
+        os.dup2(tmp.fileno(), fd)
+    try:
+        yield
+    finally:
+        for fd, stream, original, tmp in saved:
+            stream.flush()
+            os.dup2(original, fd)
+            os.close(original)
+            tmp.seek(0)
+            text = tmp.read().decode("utf-8", errors="replace")
+            tmp.close()
+            kept = [line for line in text.splitlines(keepends=True) if not is_kernel_noise(line)]
+            if kept:
+                stream.write("".join(kept))
+                stream.flush()
+
+
 def _describe_failure(err: BaseException, notebook: str) -> str:
     cell = getattr(err, "exec_count", None)
     index = getattr(err, "cell_index", None)
@@ -63,9 +120,10 @@ def run_notebook(path: Path, out_dir: Path, params: dict[str, Any], timeout: Opt
     out_path = out_dir / path.name
     t0 = time.perf_counter()
     try:
-        pm.execute_notebook(str(path), str(out_path), parameters=params, kernel_name="python3",
-                            progress_bar=False, cwd=str(path.parent), execution_timeout=timeout,
-                            request_save_on_cell_execute=False)
+        with quiet_kernel():
+            pm.execute_notebook(str(path), str(out_path), parameters=params, kernel_name="python3",
+                                progress_bar=False, cwd=str(path.parent), execution_timeout=timeout,
+                                request_save_on_cell_execute=False)
         status, error = "ok", ""
     except Exception as err:  # papermill raises PapermillExecutionError for a failing cell
         status, error = "failed", _describe_failure(err, path.name)
