@@ -11,7 +11,7 @@ import torch
 from helpers.data import fakes
 from helpers.data import wild
 from helpers.core.paths import ROOT
-from helpers import ChecksumError
+from helpers import ChecksumError, layers
 from helpers.explain import fake_detection
 from helpers.core.paths import ZOO_DIR
 from helpers.models.generator import load_generator
@@ -129,7 +129,9 @@ def test_detector_learns_a_planted_difference_quickly():
     x[y == 1, :, ::2, ::2] += 0.5  # "generated" images carry a checkerboard
     net, losses = fake_detection.train_detector(x, y, fake_detection.DetectorTrainConfig(steps=25, batch=16, lr=3e-3))
     assert metrics.accuracy(batching.predict(net, x), y) > 0.9 and losses[-1] < losses[0]
-    assert dict(net.named_modules())["blocks.2"] is not None and not net.training
+    assert not net.training
+    # blocks.2 is the layer the lessons explain with CAMs: 32 channels at a quarter of the input side
+    assert layers(net, x[:1], pattern="blocks.2")[0].shape == (1, 32, 8, 8)
     with pytest.raises(ValueError):
         fake_detection.train_detector(x, y[:3])
 
