@@ -23,6 +23,7 @@ The engine's functions are here at the top (``helpers.capture`` etc.); every sub
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Any
 
 from helpers.core.budget import CaptureTooLargeError
@@ -35,8 +36,8 @@ from helpers.core.names import LayerNotFoundError, resolve_layers
 from helpers.core.runtime import pick_device, setup
 from helpers.core.store import ActivationStore
 
-SUBPACKAGES = ("core", "ops", "data", "models", "zoo", "activation_functions", "statistics", "explain", "plot",
-               "course")
+# every folder with an __init__.py (a lesson's topic package added later appears here by itself), and plot
+SUBPACKAGES = tuple(sorted(p.name for p in Path(__file__).parent.iterdir() if (p / "__init__.py").exists())) + ("plot",)
 
 __all__ = [
     "Activations", "ActivationStore", "CaptureTooLargeError", "ChecksumError", "LayerInfo", "LayerNotFoundError",

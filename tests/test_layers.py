@@ -24,7 +24,9 @@ BELOW = {
     "models": {"core", "ops"},
     "zoo": {"core", "ops", "data", "models"},
 }
-TOPICS = {"activation_functions", "statistics", "explain"}
+LOWER_AND_UPPER = {"core", "ops", "data", "models", "zoo", "course"}
+# every other folder of helpers is a topic package (a lesson's code): activation_functions, statistics, explain, ...
+TOPICS = {p.name for p in ROOT.iterdir() if p.is_dir() and (p / "__init__.py").exists()} - LOWER_AND_UPPER
 for _topic in TOPICS:
     BELOW[_topic] = {"core", "ops", "data", "models", "zoo"}
 BELOW["plot"] = {"core", "ops"}
