@@ -5,9 +5,11 @@ Activation maximisation (AM) searches for an input image ``x`` in [0, 1] that ma
     x* = argmax_x  a_u(jitter(x)) - tv * TV(x) - l2 * ||x - 0.5||^2,   with a Gaussian blur every few steps
 
 Without the regularisers the optimum is a high-frequency pattern (an adversarial texture); with them it is
-smoother and easier to read. *Multifaceted* visualisation (Nguyen, Yosinski & Clune 2016) first clusters the
-dataset images that excite the unit most, then starts one AM run from the mean image of each cluster, so each
-run shows one "facet" (one kind of input) that the unit responds to.
+smoother and easier to read. *Multifaceted* visualisation (Nguyen, Yosinski & Clune 2016) clusters a class's
+training images by their high-level codes (PCA, t-SNE, k-means), starts one AM run from the mean image of each
+cluster, and adds a centre-bias regulariser, so each run shows one "facet" (one kind of input) that the unit
+responds to. ``find_facets`` clusters whatever examples it is given with PCA and k-means (notebook 06 gives it
+the top-activating test images); the centre bias is not implemented here.
 
 | module | what |
 |---|---|

@@ -27,8 +27,9 @@ def find_facets(images: torch.Tensor, features: torch.Tensor, k: int = 3, n_comp
     """Cluster examples into ``k`` facets (PCA to ``n_components``, then k-means) and average each facet's
     ``n_nearest`` most central images into a starting image for activation maximisation.
 
-    images: (N, 3, H, W) the top-activating examples; features: (N, D) their high-level codes (e.g. the
-    pooled last-block features).
+    images: (N, 3, H, W) the examples (Nguyen et al. 2016 use a class's training images; notebook 06 uses the
+    top-activating test images); features: (N, D) their high-level codes (e.g. the pooled last-block features).
+    The paper also reduces the codes with t-SNE before k-means; this function does PCA only.
 
     Example:
         >>> imgs = torch.cat([torch.zeros(6, 3, 4, 4), torch.ones(6, 3, 4, 4)])
