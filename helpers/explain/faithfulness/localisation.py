@@ -1,8 +1,17 @@
 """Saliency maps against ground-truth zones: the pointing game and its chance level, energy in a zone,
-and maps turned into masks (threshold IoU, seed precision)."""
+and maps turned into masks (threshold IoU, seed precision).
+
+Baselines. A uniformly random point hits a zone as often as the zone's area (:func:`pointing_chance`), but
+objects and generated regions tend to sit near the middle of an image, so a map that always points at the
+centre does much better than that. A map must beat the baselines that know this: the **centre prior**
+(:func:`mask_prior`: how often each pixel lies on an object in other images, used as one constant map; or
+:func:`centre_map`, a Gaussian bump, when there are no masks to average) and the map scored against
+**another image's zone** (which keeps the statistics of maps and zones and breaks only their pairing).
+:func:`pointing_baselines` and :func:`energy_baselines` compute them all at once.
+"""
 from __future__ import annotations
 
-from typing import Sequence, Union
+from typing import Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -54,6 +63,91 @@ def pointing_chance(masks: torch.Tensor, tolerance: int = 0) -> torch.Tensor:
     if masks.ndim != 3:
         raise ValueError(f"masks must be (B, H, W), got {tuple(masks.shape)}")
     return dilate(masks, tolerance).flatten(1).float().mean(1)
+
+
+def mask_prior(masks: torch.Tensor) -> torch.Tensor:
+    """The centre prior: how often each pixel lies in the zone, over masks (B, H, W) -> (H, W) in [0, 1].
+
+    Averaged over *training* masks and used as the same map for every test image, it knows where objects
+    usually are and nothing about the image at hand. Its peak is the pixel most often on an object, so no
+    constant map wins the pointing game more often on images drawn like those; and it has no width to choose.
+
+    Example:
+        >>> masks = torch.zeros(4, 3, 3, dtype=torch.bool); masks[:, 1, 1] = True; masks[0, 0, 0] = True
+        >>> mask_prior(masks)
+        tensor([[0.2500, 0.0000, 0.0000],
+                [0.0000, 1.0000, 0.0000],
+                [0.0000, 0.0000, 0.0000]])
+    """
+    if masks.ndim != 3 or len(masks) == 0:
+        raise ValueError(f"masks must be (B, H, W) with B >= 1, got {tuple(masks.shape)}")
+    return masks.float().mean(0)
+
+
+def centre_map(size: Sequence[int], sigma: float = 0.25) -> torch.Tensor:
+    """A Gaussian bump at the centre of an (H, W) grid, std ``sigma`` times each side, peak 1: a constant map
+    for "objects sit near the middle" when no masks are at hand to make a :func:`mask_prior`.
+
+    Example:
+        >>> m = centre_map((4, 5))
+        >>> m.shape, bool(m[1, 2] == m.max() == m[2, 2]), m[0, 0].item() < 0.2
+        (torch.Size([4, 5]), True, True)
+    """
+    if len(size) != 2 or min(size) < 1 or sigma <= 0:
+        raise ValueError(f"need size (H, W) >= 1 and sigma > 0, got {tuple(size)}, {sigma}")
+    h, w = size
+    y = (torch.arange(h, dtype=torch.float32) - (h - 1) / 2) / (sigma * h)
+    x = (torch.arange(w, dtype=torch.float32) - (w - 1) / 2) / (sigma * w)
+    return torch.exp(-(y[:, None] ** 2 + x[None, :] ** 2) / 2)
+
+
+def _constant(prior: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    if prior.ndim != 2:
+        raise ValueError(f"prior must be one (H, W) map, e.g. mask_prior(train_masks); got {tuple(prior.shape)}")
+    return prior.to(like.device).expand(len(like), *prior.shape)
+
+
+def pointing_baselines(maps: torch.Tensor, masks: torch.Tensor, prior: torch.Tensor, tolerance: int = 0,
+                       shift: int = 1) -> dict[str, torch.Tensor]:
+    """The pointing-game hits a map has to beat, per image, (B,) float each:
+
+    ``"uniform"``: a random point (the dilated zone's area, :func:`pointing_chance`); ``"centre_prior"``: the
+    constant map ``prior`` (H, W), e.g. :func:`mask_prior` of training masks; ``"other_image"``: ``maps``
+    against the zone of the image ``shift`` places earlier in the batch.
+
+    Example:
+        >>> masks = torch.zeros(2, 4, 4, dtype=torch.bool); masks[:, 1:3, 1:3] = True
+        >>> b = pointing_baselines(torch.rand(2, 4, 4), masks, centre_map((4, 4)))
+        >>> b["uniform"].tolist(), b["centre_prior"].tolist()
+        ([0.25, 0.25], [1.0, 1.0])
+    """
+    masks = check_masks(maps, masks)
+    return {
+        "uniform": pointing_chance(masks, tolerance),
+        "centre_prior": pointing_game(_constant(prior, maps), masks, tolerance).float(),
+        "other_image": pointing_game(maps, masks.roll(shift, 0), tolerance).float(),
+    }
+
+
+def energy_baselines(maps: torch.Tensor, masks: torch.Tensor, prior: Optional[torch.Tensor] = None,
+                     shift: int = 1) -> dict[str, torch.Tensor]:
+    """The energy shares (:func:`energy_in_zone`) a map has to beat, per image, (B,) each:
+
+    ``"uniform"``: the zone's area; ``"centre_prior"``: the constant map ``prior`` (if given); ``"other_image"``:
+    ``maps`` in the zone of another image. The last one keeps each map's own spread, which matters: the share
+    rewards concentration (a single bright dot at the prior's peak scores as often as that peak is on the object).
+
+    Example:
+        >>> zone = torch.zeros(2, 2, 2, dtype=torch.bool); zone[:, 0, 0] = True
+        >>> energy_baselines(torch.ones(2, 2, 2), zone)["uniform"]
+        tensor([0.2500, 0.2500])
+    """
+    masks = check_masks(maps, masks)
+    out = {"uniform": masks.flatten(1).float().mean(1)}
+    if prior is not None:
+        out["centre_prior"] = energy_in_zone(_constant(prior, maps), masks)
+    out["other_image"] = energy_in_zone(maps, masks.roll(shift, 0))
+    return out
 
 
 def energy_in_zone(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
