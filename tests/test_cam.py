@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+import helpers
 from helpers import LayerNotFoundError
 from helpers.explain import cam
 
@@ -156,7 +157,7 @@ def test_bad_inputs_raise_and_leave_no_hooks(setup):
     with pytest.raises(ValueError, match="one exact module name"):
         cam.GradCAM(model, "stem.*")
     explainer = cam.GradCAM(model, "features")
-    with pytest.raises(ValueError, match="one class id per image"):
+    with pytest.raises(ValueError, match="one integer class id per image: got 1 ids for a batch of 6"):
         explainer(x, targets[:1])        # pytorch-grad-cam would return 5 all-zero maps here
     with pytest.raises(ValueError, match=r"\[0, 5\)"):
         explainer(x, torch.full((6,), 9))
@@ -197,3 +198,30 @@ def test_maps_utilities():
         cam.upsample(maps[0], (8, 8))
     with pytest.raises(ValueError):
         cam.tokens_to_grid(2, 2)(torch.rand(1, 6, 3))
+
+
+def test_eigen_cam_uncentred_is_the_papers_svd():
+    """center=False: the first right singular vector of the raw (positions x channels) matrix, as in the paper."""
+    torch.manual_seed(3)
+    a = torch.relu(torch.randn(3, 7, 5, 4)) + torch.rand(3, 7, 1, 1)     # non-negative, channel offsets
+    for img in range(3):
+        r = a[img].reshape(7, -1).T.double().numpy()                      # (20 positions, 7 channels), uncentred
+        proj = r @ np.linalg.svd(r, full_matrices=False)[2][0]
+        proj = proj if proj.sum() > 0 else -proj
+        ours = cam.principal_projection(a[img:img + 1], center=False)[0].flatten().double().numpy()
+        np.testing.assert_allclose(ours, proj, rtol=1e-4, atol=1e-5)
+        assert (ours >= -1e-6).all()                                        # one sign for non-negative input
+    centred = cam.principal_projection(a)                                   # the library's variant: zero mean
+    assert centred.flatten(1).sum(1).abs().max() < 1e-4
+    assert not torch.allclose(centred, cam.principal_projection(a, center=False), atol=1e-3)
+
+
+def test_eigen_cam_center_option(setup):
+    model, x, _ = setup
+    uncentred = cam.EigenCAM(model, "features", center=False)
+    assert "center=False" in repr(uncentred)
+    with helpers.capture(model, "features") as acts:
+        model(x)
+    torch.testing.assert_close(uncentred(x), cam.principal_projection(acts["features"], center=False).clamp_min(0))
+    torch.testing.assert_close(cam.EigenCAM(model, "features")(x),
+                               cam.principal_projection(acts["features"]).clamp_min(0))

@@ -6,4 +6,5 @@
 | ``faithfulness`` | are maps faithful? perturbation curves, localisation against masks, randomisation checks |
 | ``featvis`` | feature visualisation: activation maximisation, dataset examples, facets |
 | ``fake_detection`` | the real-vs-generated detector of notebook 07 |
+| ``targets`` | the one check of class targets (one integer id per image) used by ``cam`` and ``faithfulness`` |
 """

@@ -19,6 +19,7 @@ from torch import nn
 
 from helpers.core.hooks import HookSet, StopForward, first_tensor, replace_first_tensor, stops_here
 from helpers.core.names import Layer, resolve_layer
+from helpers.explain.targets import check_targets
 
 Targets = Union[torch.Tensor, Sequence[int], None]
 ReshapeTransform = Callable[[torch.Tensor], torch.Tensor]
@@ -66,7 +67,8 @@ class BaseCAM:
         if not isinstance(images, torch.Tensor) or images.ndim < 2:
             raise ValueError(f"images must be a batched tensor (B, C, H, W), got "
                              f"{type(images).__name__} {tuple(getattr(images, 'shape', ()))}")
-        targets = self._check_targets(targets, images.shape[0], images.device)
+        if targets is not None:  # checked before any forward pass; the class range once the logits are known
+            targets = check_targets(targets, images.shape[0], device=images.device)
         activations, grads, targets = self._forward(images, targets)
         with torch.no_grad():
             cam = self.compute(images, activations, grads, targets)  # (B, h, w)
@@ -83,20 +85,6 @@ class BaseCAM:
         raise NotImplementedError(f"{type(self).__name__} must override weights() or compute()")
 
     # ----------------------------------------------------------------- plumbing
-    @staticmethod
-    def _check_targets(targets: Targets, batch: int, device: torch.device) -> Optional[torch.Tensor]:
-        if targets is None:
-            return None
-        t = torch.as_tensor(targets, device=device)
-        if t.ndim == 0 or t.dtype.is_floating_point or t.dtype == torch.bool:
-            raise ValueError(f"targets must be one integer class id per image (a LongTensor or list of "
-                             f"length {batch}), got {targets!r:.80}")
-        if t.shape != (batch,):
-            # pytorch-grad-cam silently zips a shorter list with the batch (all-zero maps for the rest)
-            raise ValueError(f"targets has shape {tuple(t.shape)} but the batch has {batch} images: give "
-                             f"one class id per image, or None for the predicted classes.")
-        return t.long()
-
     def _scores(self, logits: torch.Tensor, targets: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """The target logit of every image (B,), and the targets (predicted ones when None)."""
         if logits.ndim != 2:
@@ -104,8 +92,8 @@ class BaseCAM:
                              f"Wrap it, e.g. lambda x: model(x).logits.")
         if targets is None:
             targets = logits.argmax(dim=1)
-        elif int(targets.min()) < 0 or int(targets.max()) >= logits.shape[1]:
-            raise ValueError(f"targets must lie in [0, {logits.shape[1]}), got {targets.tolist()}")
+        else:
+            targets = check_targets(targets, logits.shape[0], n_classes=logits.shape[1], device=logits.device)
         return logits.gather(1, targets[:, None])[:, 0], targets
 
     def _grid(self, t: torch.Tensor) -> torch.Tensor:

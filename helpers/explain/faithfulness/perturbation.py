@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from helpers.explain.cam.maps import check_maps, to_size
+from helpers.explain.targets import check_targets
 from helpers.ops.image import gaussian_blur
 
 MODES = ("deletion", "insertion")
@@ -34,13 +35,6 @@ def baseline_images(images: torch.Tensor, kind: Union[str, torch.Tensor] = "blur
     if kind == "zero":
         return torch.zeros_like(images)
     raise ValueError(f"unknown baseline {kind!r}; valid: {list(BASELINES)} or a tensor")
-
-
-def _targets(targets: Union[torch.Tensor, Sequence[int]], batch: int, device: torch.device) -> torch.Tensor:
-    t = torch.as_tensor(targets, device=device)
-    if t.dtype.is_floating_point or t.shape != (batch,):
-        raise ValueError(f"targets must be one integer class id per image, shape ({batch},); got {tuple(t.shape)}")
-    return t.long()
 
 
 @torch.no_grad()
@@ -84,7 +78,8 @@ def perturbation_curve(
         raise ValueError(f"images must be (B, C, H, W) with one map each; got images {tuple(images.shape)}, "
                          f"maps {tuple(maps.shape)}")
     b, _, h, w = images.shape
-    targets = _targets(targets, b, images.device)
+    targets = check_targets(targets, b, device=images.device)
+    targets = check_targets(targets, b, n_classes=model(images[:1]).shape[-1])  # one image tells the class count
     saliency = to_size(maps.to(images.device), (h, w)).flatten(1)                      # (B, H*W)
     # rank[b, p] = place of pixel p in the order (0 = most salient); ties broken by a stable sort
     rank = saliency.argsort(dim=1, descending=True, stable=True).argsort(dim=1).view(b, 1, h, w)  # (B, 1, H, W)
