@@ -15,6 +15,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from helpers.core.names import Layer
 from helpers.explain.cam.base import BaseCAM, ReshapeTransform
 
 
@@ -74,7 +75,7 @@ class EigenCAM(BaseCAM):
     uses_gradients = False
     needs_scores = False
 
-    def __init__(self, model: nn.Module, target_layer: str, reshape_transform: Optional[ReshapeTransform] = None,
+    def __init__(self, model: nn.Module, target_layer: Layer, reshape_transform: Optional[ReshapeTransform] = None,
                  center: bool = True):
         super().__init__(model, target_layer, reshape_transform)
         self.center = bool(center)
