@@ -6,4 +6,7 @@
 | ``linalg`` | PCA, k-means, mean pairwise distance |
 | ``image`` | Gaussian blur, radial frequency, high-frequency energy, log spectrum |
 | ``batching`` | batched forward without gradients (``predict``) |
+| ``covariance`` | streaming covariance (float64, O(d^2) memory), correlation, partial correlations |
+| ``randmat`` | Marchenko-Pastur law, noise level from the bulk, outliers, effective rank, column shuffle |
+| ``similarity`` | linear CKA in feature space (no n x n matrix) |
 """
