@@ -24,6 +24,14 @@ def _flat(x: torch.Tensor, what: str) -> torch.Tensor:
     return x.reshape(x.shape[0], -1) if x.ndim > 2 else x
 
 
+def _chunked_mean(x: torch.Tensor, chunk: int) -> torch.Tensor:
+    """Column means in float64 without a float64 copy of the whole matrix."""
+    total = torch.zeros(x.shape[1], dtype=torch.float64, device=x.device)
+    for start in range(0, x.shape[0], chunk):
+        total += x[start:start + chunk].sum(0, dtype=torch.float64)
+    return total / x.shape[0]
+
+
 def linear_cka(x: torch.Tensor, y: torch.Tensor, chunk: int = 8192) -> float:
     """Linear CKA of activations ``x`` (n, p) and ``y`` (n, q) of the same n inputs; in [0, 1].
 
@@ -36,7 +44,7 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor, chunk: int = 8192) -> float:
                          f"{y.shape[0]} (shape {tuple(y.shape)})")
     if x.shape[0] < 2:
         raise ValueError(f"need at least 2 rows, got shape {tuple(x.shape)}")
-    mx, my = x.mean(0, dtype=torch.float64), y.mean(0, dtype=torch.float64)
+    mx, my = _chunked_mean(x, chunk), _chunked_mean(y, chunk)
     p, q = x.shape[1], y.shape[1]
     work = torch.float64 if torch.float64 in (x.dtype, y.dtype) else torch.float32
     xx = torch.zeros(p, p, dtype=torch.float64, device=x.device)
