@@ -213,3 +213,65 @@ def test_dsmi_high_for_informative_labels_zero_for_random():
     assert informative > 1.0 and abs(random_labels) < 0.2
     with pytest.raises(ValueError, match="one label per row"):
         diffusion.diffusion_spectral_mi(x, y[:10], 1.0, 2)
+
+
+# ---------------------------------------------------------------------------------------------
+# EigenTrack window features, SPD metrics
+
+def test_window_features_match_numpy_covariance_eigenvalues():
+    from helpers.geometry import eigentrack
+    rng = np.random.default_rng(6)
+    h = rng.normal(size=(2, 10, 25)) * np.linspace(0.5, 2, 25)
+    f = eigentrack.window_features(torch.from_numpy(h), k=3).numpy()
+    for s in range(2):
+        ev = np.sort(np.linalg.eigvalsh(np.cov(h[s].T, ddof=0)))[::-1].clip(min=0)
+        p = ev / ev.sum()
+        np.testing.assert_allclose(f[s, :3], p[:3], rtol=1e-8)
+        assert abs(f[s, 3] - stats.entropy(p[p > 1e-12])) < 1e-8
+        assert abs(f[s, 4] - np.log(ev.sum())) < 1e-8
+    with pytest.raises(ValueError, match="window length"):
+        eigentrack.window_features(torch.from_numpy(h), k=11)
+    with pytest.raises(ValueError, match=r"\(S, W, d\)"):
+        eigentrack.window_features(torch.randn(10, 25))
+
+
+def _random_spd(rng, d, n=None):
+    a = rng.normal(size=(n or 1, d, d + 3))
+    c = a @ a.transpose(0, 2, 1) / (d + 3) + 0.1 * np.eye(d)
+    return c if n else c[0]
+
+
+def test_spd_distances_against_scipy():
+    from scipy import linalg
+    from helpers.geometry import spd
+    rng = np.random.default_rng(7)
+    a, b = _random_spd(rng, 6), _random_spd(rng, 6)
+    le = np.linalg.norm(linalg.logm(a) - linalg.logm(b))
+    assert abs(spd.log_euclidean(torch.from_numpy(a), torch.from_numpy(b)).item() - le) < 1e-6   # scipy logm: ~1e-8
+    ra = linalg.sqrtm(a)
+    bw = np.sqrt(np.trace(a) + np.trace(b) - 2 * np.trace(linalg.sqrtm(ra @ b @ ra)).real)
+    assert abs(spd.bures_wasserstein(torch.from_numpy(a), torch.from_numpy(b)).item() - bw) < 1e-6
+    v = spd.log_vectors(torch.from_numpy(np.stack([a, b])))
+    assert abs((v[0] - v[1]).norm().item() - le) < 1e-6
+    with pytest.raises(ValueError, match="positive definite"):
+        spd.spd_log(torch.zeros(3, 3))
+
+
+def test_bures_wasserstein_mean_of_commuting_matrices_and_nearest_mean():
+    from helpers.geometry import spd
+    # diagonal (commuting) matrices: the barycentre is diag((mean of sqrt)^2)
+    c = torch.diag_embed(torch.tensor([[1.0, 4.0], [9.0, 16.0]], dtype=torch.float64))
+    expect = torch.diag(torch.tensor([4.0, 9.0], dtype=torch.float64))   # ((1 + 3) / 2)^2, ((2 + 4) / 2)^2
+    assert torch.allclose(spd.bures_wasserstein_mean(c), expect, atol=1e-8)
+    rng = np.random.default_rng(8)
+    base = [np.diag(np.linspace(1, 3, 4)), np.diag(np.linspace(3, 1, 4))]
+    train = torch.from_numpy(np.stack([base[i % 2] + 0.05 * _random_spd(rng, 4) for i in range(20)]))
+    labels = torch.arange(20) % 2
+    for metric in ("log-euclidean", "bures-wasserstein"):
+        assert torch.equal(spd.nearest_mean(train, labels, train, metric), labels)
+    with pytest.raises(ValueError, match="valid"):
+        spd.nearest_mean(train, labels, train, "euclid")
+    h = torch.randn(5, 3, 4, 4)
+    covs = spd.spd_covariances(h, shrink=0.0)
+    ref = np.cov(h[2].flatten(1).double().numpy())
+    assert np.allclose(covs[2].numpy(), ref)
