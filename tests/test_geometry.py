@@ -53,6 +53,15 @@ def test_covariance_reads_an_activation_store_in_chunks(tmp_path):
         covariance.covariance(store, "0")
 
 
+def test_covariance_of_a_read_only_array_is_silent_and_exact():
+    x = np.random.default_rng(9).normal(size=(300, 4))
+    x.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        acc = covariance.covariance(x, batch_size=64)
+    np.testing.assert_allclose(acc.covariance().numpy(), np.cov(x.T), rtol=1e-10)
+
+
 def test_covariance_iterable_of_3d_batches_and_bad_shapes():
     xs = [torch.randn(4, 10, 3) for _ in range(3)]
     acc = covariance.covariance(iter(xs))

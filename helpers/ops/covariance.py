@@ -28,7 +28,10 @@ Batch = Union[torch.Tensor, np.ndarray]
 
 def _rows(batch: Batch) -> torch.Tensor:
     """(..., d) -> (rows, d) float tensor on the CPU (float64 stays float64, everything else float32)."""
-    x = torch.as_tensor(np.asarray(batch) if isinstance(batch, np.ndarray) else batch)
+    if isinstance(batch, np.ndarray):
+        batch = np.asarray(batch)
+        batch = torch.from_numpy(batch if batch.flags.writeable else batch.copy())   # read-only arrays: copy the batch
+    x = torch.as_tensor(batch)
     if x.ndim < 2:
         raise ValueError(f"a batch must have shape (rows, d) or (..., d), got {tuple(x.shape)}")
     x = x.detach().reshape(-1, x.shape[-1]).cpu()
