@@ -1,9 +1,11 @@
 """Streaming covariance (float64 accumulation, O(d^2) memory) and what is read from a covariance.
 
 The data are never held as one (N, d) matrix: batches of rows are folded in one at a time. Each batch is
-centred on its own mean, its (d, d) scatter is one float32 matmul, and the running mean and scatter are
+centred on its own mean, its (d, d) scatter is one float32 product, and the running mean and scatter are
 merged in float64 (Chan, Golub & LeVeque's pairwise update), so the sums never lose the small differences
-that an uncentred float32 sum of squares would.
+that an uncentred float32 sum of squares would. On the CPU the product is numpy's ``a.T @ a``, which BLAS
+computes as a symmetric rank-k update (syrk): half the work of a general matmul of the same shape. It runs
+on as many BLAS threads as torch has (``torch.get_num_threads()``).
 
 Example:
     >>> x = torch.randn(1000, 5, dtype=torch.float64)
@@ -15,6 +17,8 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import warnings
 from typing import Iterable, Union
 
@@ -24,6 +28,26 @@ import torch
 from helpers.core.store import ActivationStore
 
 Batch = Union[torch.Tensor, np.ndarray]
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return None
+    return ThreadpoolController()
+
+
+def _scatter(xc: torch.Tensor) -> torch.Tensor:
+    """xc^T xc as float64 (d, d) for a centred batch (B, d); on the CPU through numpy's syrk path."""
+    if xc.device.type != "cpu":
+        return (xc.T @ xc).double()
+    a = xc.contiguous().numpy()
+    controller = _blas_controller()
+    limit = controller.limit(limits=torch.get_num_threads(), user_api="blas") if controller else contextlib.nullcontext()
+    with limit:
+        return torch.from_numpy(a.T @ a).double()       # numpy sees a.T @ a and calls BLAS syrk
 
 
 def _rows(batch: Batch) -> torch.Tensor:
@@ -67,7 +91,7 @@ class StreamingCovariance:
             self.scatter = torch.zeros(d, d, dtype=torch.float64)
         bmean = x.mean(0, dtype=torch.float64)                       # (d,)
         xc = x - bmean.to(x.dtype)                                  # (B, d) centred on the batch mean
-        self.scatter += (xc.T @ xc).double()                        # the one (d, B) x (B, d) matmul
+        self.scatter += _scatter(xc)                                # the one (d, B) x (B, d) product
         delta = bmean - self.mean
         total = self.n + b
         self.scatter += torch.outer(delta, delta) * (self.n * b / total)
