@@ -9,4 +9,5 @@
 | ``covariance`` | streaming covariance (float64, O(d^2) memory), correlation, partial correlations |
 | ``randmat`` | Marchenko-Pastur law, noise level from the bulk, outliers, effective rank, column shuffle |
 | ``similarity`` | linear CKA in feature space (no n x n matrix) |
+| ``logistic`` | multinomial logistic regression with an L2 penalty, fitted by L-BFGS (``fit_logistic``) |
 """

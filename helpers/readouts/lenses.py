@@ -33,7 +33,7 @@ def final_readout(model: nn.Module) -> tuple[nn.Module, nn.Module]:
         return model.ln_f, model.unembed
     base = getattr(model, "base_model", None)
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    norm = getattr(base, "norm", None) or getattr(base, "ln_f", None) or getattr(base, "final_layer_norm", None)
+    norm = next((getattr(base, a) for a in ("norm", "ln_f", "final_layer_norm") if getattr(base, a, None) is not None), None)
     if head is None or norm is None:
         raise ValueError(f"cannot find the final norm and unembedding of a {type(model).__name__}; expected a zoo "
                          "GPT (ln_f, unembed) or a Hugging Face causal LM (base_model.norm, get_output_embeddings())")
