@@ -75,11 +75,12 @@ class SparseAutoencoder(nn.Module):
 
 @dataclass
 class TrainLog:
-    """What :func:`train` did: losses per step, tokens seen, and how many steps each latent has been silent."""
+    """What :func:`train` did: losses per step, tokens seen, how many steps each latent has been silent, the input scale."""
     mse: list[float] = field(default_factory=list)
     aux: list[float] = field(default_factory=list)
     tokens: int = 0
     silent_steps: Optional[torch.Tensor] = None
+    scale: float = 1.0  # the constant the activations were divided by
 
     def dead_fraction(self, after_steps: int) -> float:
         """Share of latents that did not fire in the last ``after_steps`` steps."""
@@ -163,22 +164,32 @@ def l1_loss(sae: SparseAutoencoder, x: torch.Tensor, l1: float) -> tuple[torch.T
     return mse + l1 * (z * sae.W_dec.norm(dim=1)).sum(1).mean(), mse, z
 
 
+def fold_scale(sae: SparseAutoencoder, c: float) -> None:
+    """Make an SAE trained on ``x / c`` act on ``x`` itself: ``W_enc / c``, ``W_dec · c``, ``b_dec · c`` (latents unchanged)."""
+    with torch.no_grad():
+        sae.W_enc /= c
+        sae.W_dec *= c
+        sae.b_dec *= c
+
+
 def train(sae: SparseAutoencoder, acts: torch.Tensor, steps: int, batch_size: int = 1024, lr: float = 1e-3,
-          l1: float = 0.0, aux_coef: float = 1 / 32, dead_after: int = 50, seed: int = 0,
-          log: Optional[TrainLog] = None) -> TrainLog:
+          l1: float = 0.0, aux_coef: float = 1 / 32, dead_after: int = 50, seed: int = 0) -> TrainLog:
     """Train ``sae`` on rows of ``acts`` (N, d_in) with Adam for ``steps`` minibatches drawn with replacement.
 
-    Top-k SAEs use :func:`topk_gradients` (AuxK on latents silent for ``dead_after`` steps); ReLU SAEs
-    minimise :func:`l1_loss` with coefficient ``l1``. After every step the decoder rows are put back to
-    unit norm (Gao et al.), so latent size and decoder direction stay separate. ``b_dec`` starts at the
-    data mean. Pass the returned log back as ``log=`` to continue a run.
+    The activations are first divided by one constant ``c`` so that their mean squared norm is ``d_in``
+    (as SAELens's ``expected_average_only_in``; a residual stream with norms in the hundreds would otherwise
+    need another learning rate and L1 coefficient), and ``c`` is folded into the weights at the end
+    (:func:`fold_scale`), so the returned SAE reads and writes raw activations. Top-k SAEs use
+    :func:`topk_gradients` (AuxK on latents silent for ``dead_after`` steps); ReLU SAEs minimise
+    :func:`l1_loss` with coefficient ``l1`` (in the scaled units). After every step the decoder rows are put
+    back to unit norm (Gao et al.). ``b_dec`` starts at the data mean. The log's losses are in scaled units.
 
     Example:
-        >>> acts = torch.randn(512, 8)
+        >>> acts = torch.randn(512, 8) * 100
         >>> sae = SparseAutoencoder(8, 32, k=4)
         >>> log = train(sae, acts, steps=20, batch_size=128)
-        >>> log.tokens, log.mse[-1] < log.mse[0]
-        (2560, True)
+        >>> log.tokens, log.mse[-1] < log.mse[0], round(log.scale)
+        (2560, True, 100)
     """
     if acts.ndim != 2 or acts.shape[1] != sae.d_in:
         raise ValueError(f"expected activations (N, {sae.d_in}), got {tuple(acts.shape)}")
@@ -186,13 +197,14 @@ def train(sae: SparseAutoencoder, acts: torch.Tensor, steps: int, batch_size: in
         raise ValueError("a ReLU SAE needs an L1 coefficient l1 > 0 (else nothing makes it sparse)")
     acts = acts.float()
     gen = torch.Generator().manual_seed(seed)
-    if log is None:
-        log = TrainLog(silent_steps=torch.zeros(sae.d_sae, dtype=torch.long))
-        with torch.no_grad():
-            sae.b_dec.copy_(acts[torch.randperm(len(acts), generator=gen)[:8192]].mean(0))
+    sample = acts[torch.randperm(len(acts), generator=gen)[:8192]]
+    c = float(sample.pow(2).sum(1).mean().div(sae.d_in).sqrt().clamp_min(1e-8))
+    log = TrainLog(silent_steps=torch.zeros(sae.d_sae, dtype=torch.long), scale=c)
+    with torch.no_grad():
+        sae.b_dec.copy_(sample.mean(0) / c)
     opt = torch.optim.Adam(sae.parameters(), lr=lr)
     for _ in range(steps):
-        x = acts[torch.randint(len(acts), (batch_size,), generator=gen)]
+        x = acts[torch.randint(len(acts), (batch_size,), generator=gen)] / c
         if sae.k is not None:
             grads, losses, fired = topk_gradients(sae, x, log.silent_steps >= dead_after, aux_coef)
             for name, p in sae.named_parameters():
@@ -208,6 +220,7 @@ def train(sae: SparseAutoencoder, acts: torch.Tensor, steps: int, batch_size: in
         log.silent_steps = torch.where(fired, 0, log.silent_steps + 1)
         log.mse.append(losses["mse"]); log.aux.append(losses["aux"])
         log.tokens += batch_size
+    fold_scale(sae, c)
     return log
 
 
