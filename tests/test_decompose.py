@@ -58,7 +58,8 @@ def test_train_reduces_loss_and_topk_l0():
         z = sae.encode(x)
         assert quality.fvu(x, sae.decode(z)) < 0.3
     assert quality.l0(z) <= 4 and log.mse[-1] < 0.5 * log.mse[0]
-    assert torch.allclose(sae.W_dec.norm(dim=1), torch.ones(64), atol=1e-5)
+    # unit-norm decoder rows during training; the input scale is folded into them at the end
+    assert torch.allclose(sae.W_dec.norm(dim=1), torch.full((64,), log.scale), rtol=1e-4)
     with pytest.raises(ValueError, match="l1"):
         train(SparseAutoencoder(16, 64), x, steps=1)
 
@@ -170,3 +171,42 @@ def test_quality_measures():
         ref = torch.nn.functional.cross_entropy(model(tokens[:, :-1]).flatten(0, 1), tokens[:, 1:].flatten()).item()
     assert math.isclose(same, ref, rel_tol=1e-6)
     assert quality.spliced_loss(model, tokens, "0", lambda out: out * 0) != same
+
+
+def test_lib_keeps_what_the_next_layer_reads():
+    from helpers.decompose import lib
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(400, 6, generator=g) * torch.tensor([1.0, 1.0, 1.0, 10.0, 10.0, 10.0])
+    w = torch.randn(6, 4, generator=g)
+    w[3:] = 0                                              # the next layer never reads the three loud dims
+    out = lib.output_basis(torch.tanh(x @ w))
+    layer = lib.lib_layer(x, lambda v: out.coords(torch.tanh(v @ w)))
+    assert layer.size == 3 and lib.pca_size(x, 0.99) >= 3
+    reading = layer.whiten @ layer.rotate                  # (6, 3)
+    assert reading[3:].abs().max() < 1e-5
+    # a linear next layer: M = Jᵀ J with one J, eigenvalues checked against numpy
+    lin = torch.randn(6, 2, generator=g)
+    out2 = lib.output_basis(x @ lin)
+    layer2 = lib.lib_layer(x, lambda v: out2.coords(v @ lin))
+    mean = x.double().mean(0)
+    _, s, vh = np.linalg.svd((x.double() - mean).numpy(), full_matrices=False)
+    var = s ** 2 / len(x)
+    j = ((vh.T * np.sqrt(var)).T @ lin.double().numpy() @ out2.whiten.double().numpy()).T
+    ref = np.sort(np.linalg.eigvalsh(j.T @ j))[::-1][:layer2.size]
+    np.testing.assert_allclose(layer2.eigenvalues.numpy(), ref, rtol=1e-4)
+
+
+def test_skill_directions_and_steering():
+    from helpers.decompose import skills
+    pooled = torch.randn(40, 5) + torch.tensor([0, 0, 8.0, 0, 0]) * (torch.arange(40) % 2)[:, None]
+    dirs, s = skills.skill_directions(pooled, 2)
+    assert dirs[0, 2].abs() > 0.95 and s[0] > s[1]
+    with pytest.raises(ValueError):
+        skills.skill_directions(pooled, 6)
+    model, _ = helpers.zoo.load("tinyworld-gpt-relu", device="cpu")
+    tasks = {"fact": helpers.data.tinyworld.fact_prompts(0)[:12]}
+    zero = skills.steering_effects(model, "blocks.1", torch.zeros(1, 128), 5.0, tasks)
+    assert zero.abs().max() == 0                              # adding nothing changes nothing
+    u = torch.randn(1, 128, generator=torch.Generator().manual_seed(0))
+    big = skills.steering_effects(model, "blocks.1", u / u.norm(), 500.0, tasks)
+    assert big.abs().max() > 0.3

@@ -188,8 +188,8 @@ def train(sae: SparseAutoencoder, acts: torch.Tensor, steps: int, batch_size: in
         >>> acts = torch.randn(512, 8) * 100
         >>> sae = SparseAutoencoder(8, 32, k=4)
         >>> log = train(sae, acts, steps=20, batch_size=128)
-        >>> log.tokens, log.mse[-1] < log.mse[0], round(log.scale)
-        (2560, True, 100)
+        >>> log.tokens, log.mse[-1] < log.mse[0], 90 < log.scale < 110
+        (2560, True, True)
     """
     if acts.ndim != 2 or acts.shape[1] != sae.d_in:
         raise ValueError(f"expected activations (N, {sae.d_in}), got {tuple(acts.shape)}")

