@@ -210,3 +210,20 @@ def test_skill_directions_and_steering():
     u = torch.randn(1, 128, generator=torch.Generator().manual_seed(0))
     big = skills.steering_effects(model, "blocks.1", u / u.norm(), 500.0, tasks)
     assert big.abs().max() > 0.3
+
+
+def test_propositions_groups_by_precision():
+    from helpers.decompose import propositions
+    g = torch.Generator().manual_seed(0)
+    lab = torch.rand(300, generator=g) < 0.3
+    z = torch.zeros(300, 4)
+    z[lab, 0] = torch.rand(int(lab.sum()), generator=g) + 0.1       # latent 0 fires exactly on the factor
+    half = torch.nonzero(lab).flatten()[::2]
+    z[half, 1] = 1.0                                                # latent 1 on half of it: precise too
+    z[:, 2] = (torch.rand(300, generator=g) < 0.5).float()          # latent 2 fires anywhere: imprecise
+    groups = propositions.latent_groups(z, {"f": lab, "never": torch.zeros(300, dtype=torch.bool)})
+    assert groups["f"].tolist() == [0, 1] and "never" not in groups
+    t = propositions.truth(z, groups)["f"]
+    assert torch.equal(t, lab)
+    assert propositions.precision_recall(t, lab) == (1.0, 1.0)
+    assert propositions.precision_recall(z[:, 1] > 0, lab) == (1.0, len(half) / int(lab.sum()))
