@@ -11,7 +11,7 @@ The package is in layers; each imports only from the layers below it (``tests/te
 | layer | packages |
 |---|---|
 | engine | ``core`` (names, hooks, capture, edit, extract/store, layers, budgets, setup, paths, checksums) |
-| generic maths | ``ops`` (metrics, linalg, image, batching, covariance, randmat, similarity, logistic, roc) |
+| generic maths | ``ops`` (metrics, linalg, image, batching, covariance, randmat, similarity, logistic) |
 | data and models | ``data`` (Fashion-MNIST, photos, wild, tinyworld, fakes, ImageNet), ``models`` (CNN, GPT, generator, io) |
 | zoo | ``zoo`` (load, registry, pretrained, checkpoints, evals) |
 | lessons | ``activation_functions`` (01-02), ``statistics`` (03), ``explain`` (04-07), ``geometry`` (08), ``readouts`` (09), ``decompose`` (11) |

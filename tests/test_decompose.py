@@ -11,7 +11,7 @@ import helpers
 from helpers.decompose import factors, quality, saelens_format, snmf
 from helpers.decompose.sae import SparseAutoencoder, topk_gradients, train, train_from_store
 from helpers.ops.metrics import roc_auc
-from helpers.ops.roc import roc_auc_columns
+from helpers.ops.metrics import roc_auc_columns
 
 
 def dense_topk_loss(sae, x, dead, aux_coef):

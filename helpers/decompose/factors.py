@@ -18,7 +18,7 @@ import torch
 
 from helpers.data.tinyworld import (CAPITALS, DAYS, FEELING, ICL_WORDS, MONTHS, NAMES, OBJECTS, PLACES, PUNCT,
                                     SEGMENTS, SENT_ADJ, SENT_NOUNS, SOUNDS, CorpusConfig, tokenizer)
-from helpers.ops.roc import roc_auc_columns
+from helpers.ops.metrics import roc_auc_columns
 
 TOKEN_CLASSES = {
     "country": list(CAPITALS), "capital": list(CAPITALS.values()), "animal": list(SOUNDS),

@@ -2,7 +2,7 @@
 
 | module | what |
 |---|---|
-| ``metrics`` | tie-aware ranks, Spearman, ROC AUC, accuracy |
+| ``metrics`` | tie-aware ranks, Spearman, ROC AUC (also many columns at once), accuracy |
 | ``linalg`` | PCA, k-means, mean pairwise distance |
 | ``image`` | Gaussian blur, radial frequency, high-frequency energy, log spectrum |
 | ``batching`` | batched forward without gradients (``predict``) |
