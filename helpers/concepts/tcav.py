@@ -186,7 +186,8 @@ def _runs(name: str, examples: Runs, r: int) -> list[torch.Tensor]:
 @dataclass
 class ConceptVectors:
     """CAVs of every run: ``vectors[concept][layer]`` (R, d) unit vectors, ``null[layer]`` (R, d) random-vs-random,
-    ``accuracy[concept][layer]`` (R,) held-out accuracy (run r's CAV on run r + 1's examples)."""
+    ``accuracy[concept][layer]`` (R,) accuracy of run r's CAV on run r + 1's examples (held out when the concept
+    has fresh examples per run; with one fixed concept set only the counter-set side is held out)."""
 
     layers: list[str]
     vectors: dict[str, dict[str, torch.Tensor]]
