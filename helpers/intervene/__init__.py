@@ -1,0 +1,7 @@
+"""Interventions on activations (notebooks 12 and 13): activation patching and steering.
+
+| module | what |
+|---|---|
+| ``patching`` | activation patching sweeps (batched), attribution patching, integrated gradients, relevance patching |
+| ``steering`` | steering vectors as objects: fit from contrastive prompts, apply through ``helpers.edit``, save and load |
+"""
