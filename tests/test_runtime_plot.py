@@ -89,3 +89,17 @@ def test_curves_plot_each_series_against_x():
     assert ax.get_xlabel() == "step"
     default = plot.curves({"a": [5.0, 6.0]}).axes[0].lines[0]  # without x: 0, 1, 2, ...
     np.testing.assert_array_equal(default.get_xdata(), [0, 1])
+
+
+def test_setup_gives_numpy_blas_the_same_thread_count():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import numpy as np
+
+    np.ones((2, 2)) @ np.ones((2, 2))  # load the BLAS
+    before = torch.get_num_threads()
+    try:
+        setup(device="cpu", seed=0, threads=1, quiet=True)
+        blas = [p for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+        assert blas and all(p["num_threads"] == 1 for p in blas), blas
+    finally:
+        torch.set_num_threads(before)

@@ -121,7 +121,18 @@ def choose_threads(threads: Union[int, str, None] = None) -> int:
     if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
         raise ValueError(f"threads must be 'auto', None (use {THREADS_ENV}) or a positive int, got {threads!r}")
     torch.set_num_threads(threads)
+    _limit_blas_threads(threads)
     return threads
+
+
+def _limit_blas_threads(threads: int) -> None:
+    """numpy's BLAS (OpenBLAS, MKL) has its own thread pool: give it the same count as torch, so numpy code in a
+    lesson does not spin on the busy core either. threadpoolctl comes with scikit-learn; without it, nothing."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # the engine needs only torch
+        return
+    threadpool_limits(limits=threads, user_api="blas")  # stays in effect (not used as a context manager)
 
 
 def setup(device: str = "auto", seed: int = 0, threads: Union[int, str, None] = None,
