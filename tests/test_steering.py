@@ -74,3 +74,10 @@ def test_save_load_round_trip_and_random_control(tmp_path):
     r = v.random_like(3)
     assert abs(r.vector.norm() - v.vector.norm()) < 1e-4 and r.layer == v.layer
     assert abs(torch.nn.functional.cosine_similarity(r.vector, v.vector, dim=0)) < 0.9
+
+
+def test_prompts_of_wrong_rank_are_refused():
+    m = _model()
+    with pytest.raises(ValueError, match="1-D"):
+        steering.fit(m, "blocks.0", [torch.tensor([[1, 2]])], [torch.tensor([[1, 3]])])
+    assert _hooks(m) == 0

@@ -56,6 +56,9 @@ def _rows(model: nn.Module, layer: str, batch: Batch, position: int,
           forward: Callable[[nn.Module, torch.Tensor], object]) -> torch.Tensor:
     """The layer's activation at ``position`` of every prompt, (N, d); prompts of one length run together."""
     seqs = list(batch) if not isinstance(batch, torch.Tensor) else list(batch.unbind(0))
+    if any(s.dim() != 1 for s in seqs):
+        raise ValueError("prompts must be an (N, T) tensor of token ids or a list of 1-D tensors, "
+                         f"got items of shape {sorted({tuple(s.shape) for s in seqs})}")
     device = next(model.parameters()).device
     out: list[torch.Tensor] = [torch.empty(0)] * len(seqs)
     by_len: dict[int, list[int]] = {}
