@@ -4,4 +4,5 @@
 |---|---|
 | ``patching`` | activation patching sweeps (batched), attribution patching, integrated gradients, relevance patching |
 | ``steering`` | steering vectors as objects: fit from contrastive prompts, apply through ``helpers.edit``, save and load |
+| ``function_vectors`` | per-head mean outputs, head patching, causal indirect effects, function vectors (GPT) |
 """
