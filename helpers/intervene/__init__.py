@@ -4,5 +4,6 @@
 |---|---|
 | ``patching`` | activation patching sweeps (batched), attribution patching, integrated gradients, relevance patching |
 | ``steering`` | steering vectors as objects: fit from contrastive prompts, apply through ``helpers.edit``, save and load |
+| ``austeer`` | atomic-unit steering: units ranked by momentum, a few scaled multiplicatively |
 | ``function_vectors`` | per-head mean outputs, head patching, causal indirect effects, function vectors (GPT) |
 """
