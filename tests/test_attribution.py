@@ -64,7 +64,7 @@ def test_integrated_gradients_equals_captum_on_inputs_and_layers(setup):
     ours = attribution.layer_integrated_gradients(model, clean, layer, acts_r[layer], acts_c[layer], metric, steps=32)
     lig = LayerIntegratedGradients(lambda x: metric(model(x)[:, None]), model.blocks[1])
     theirs = lig.attribute(clean, baselines=corrupt, n_steps=32, method="riemann_right")
-    assert ours.abs().sum() > 0.1 and torch.allclose(ours, theirs, atol=1e-5)
+    assert ours.abs().sum() > 0.01 and torch.allclose(ours, theirs, atol=1e-6)
     gap = completeness_gap(ours, metric(model(clean)[None]).item(), metric(model(corrupt)[None]).item())
     assert gap < 0.05
 
@@ -78,7 +78,7 @@ def test_integrated_gradients_equals_captum_on_inputs_and_layers(setup):
     ig_ours = integrated_gradients(from_embeddings, acts_c["embed"], acts_r["embed"], steps=32)
     ig_captum = IntegratedGradients(lambda e: from_embeddings(e[:, None])).attribute(
         acts_c["embed"], baselines=acts_r["embed"], n_steps=32, method="riemann_right")
-    assert ig_ours.abs().sum() > 0.1 and torch.allclose(ig_ours, ig_captum, atol=1e-5)
+    assert ig_ours.abs().sum() > 0.01 and torch.allclose(ig_ours, ig_captum, atol=1e-6)
     assert _hooks(model) == 0
 
 
