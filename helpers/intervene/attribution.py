@@ -90,6 +90,19 @@ def attribute_cells(model: nn.Module, clean: torch.Tensor, corrupt: torch.Tensor
     return PatchResult(values, clean_m, corrupt_m, mode, names)
 
 
+def position_estimate(source: torch.Tensor, target: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """AtP estimate of patching each position of a (N, T, d) stream in all N prompts: (T,).
+
+    Example:
+        >>> position_estimate(torch.ones(2, 3, 4), torch.zeros(2, 3, 4), torch.ones(2, 3, 4))
+        tensor([8., 8., 8.])
+    """
+    if not source.shape == target.shape == grad.shape:
+        raise ValueError(f"source {tuple(source.shape)}, target {tuple(target.shape)} and grad {tuple(grad.shape)} "
+                         f"must have one shape.")
+    return ((source - target) * grad).sum((0, 2))
+
+
 @contextmanager
 def _nothing() -> Iterator[None]:
     yield
