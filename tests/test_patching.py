@@ -130,3 +130,43 @@ def test_refusals_name_both_sizes_and_leave_no_hook(setup):
     finally:
         count.h.remove()
     assert _hooks(model) == 0
+
+
+class _TupleBlock(torch.nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.lin = torch.nn.Linear(d, d)
+
+    def forward(self, x):
+        return (x + torch.tanh(self.lin(x)).cumsum(1), None)  # mixes positions causally, tuple like Hugging Face
+
+
+class _TupleLM(torch.nn.Module):
+    def __init__(self, v=12, d=8):
+        super().__init__()
+        self.emb = torch.nn.Embedding(v, d)
+        self.layers = torch.nn.ModuleList([_TupleBlock(d) for _ in range(2)])
+        self.head = torch.nn.Linear(d, v)
+
+    def forward(self, tokens):
+        x = self.emb(tokens)
+        for layer in self.layers:
+            x = layer(x)[0]
+        return type("Out", (), {"logits": self.head(x)})()
+
+
+def test_tuple_outputs_and_logits_attribute():
+    torch.manual_seed(0)
+    model = _TupleLM().eval()
+    clean, corrupt = torch.tensor([[1, 2, 3, 4]]), torch.tensor([[1, 7, 3, 4]])
+    metric = patching.logit_diff([5], [6])
+    res = patching.residual_sweep(model, clean, corrupt, metric, layers=["emb", "layers.0"])
+    ref = []
+    for name in ["emb", "layers.0"]:
+        with torch.no_grad(), helpers.capture(model, name) as acts:
+            model(clean)
+        for p in range(4):
+            with torch.no_grad(), helpers.edit(model, {name: helpers.patch_from(acts[name], positions=[p])}):
+                ref.append(metric(model(corrupt).logits[None])[0])
+    assert torch.allclose(res.values.flatten(), torch.stack(ref), atol=1e-6)
+    assert res.recovery[0, 1] == pytest.approx(1.0, abs=1e-5) and _hooks(model) == 0

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from helpers.core.capturing import capture
+from helpers.core.hooks import first_tensor, replace_first_tensor
 
 Metric = Callable[[torch.Tensor], torch.Tensor]  # logits (K, N, T, V) -> (K,): one value per patched variant
 Cell = tuple  # (layer name, index tuple into the activation without its batch dimension)
@@ -105,9 +106,14 @@ def _check_stored(stored: Mapping[str, torch.Tensor], names: Sequence[str], n: i
                              f"({n}, {t}, ...): (prompts, tokens, ...).")
 
 
+def logits_of(out) -> torch.Tensor:
+    """The logits of a model's output: the tensor itself, or ``.logits`` of a Hugging Face output."""
+    return out.logits if hasattr(out, "logits") else out
+
+
 def _run(model: nn.Module, tokens: torch.Tensor, names: list[str], inputs: bool) -> tuple[torch.Tensor, dict]:
     with capture(model, names, outputs=not inputs, inputs=inputs) as acts:
-        logits = model(tokens)
+        logits = logits_of(model(tokens))
     got = {n: (acts.inputs[n] if inputs else acts[n]) for n in names}
     return logits, got
 
@@ -169,7 +175,7 @@ def _patched_forward(model: nn.Module, target: torch.Tensor, cells: Sequence[Cel
         by_layer.setdefault(nm, []).append((j, tuple(idx)))
 
     def patch(nm: str, x: torch.Tensor) -> torch.Tensor:
-        x = x.clone()
+        x = first_tensor(x).clone()
         for j, idx in by_layer[nm]:
             full = (slice(None),) + idx
             x[j * n:(j + 1) * n][full] = src[nm][full]
@@ -183,8 +189,9 @@ def _patched_forward(model: nn.Module, target: torch.Tensor, cells: Sequence[Cel
                 handles.append(modules[nm].register_forward_pre_hook(
                     lambda m, args, nm=nm: (patch(nm, args[0]),) + tuple(args[1:])))
             else:
-                handles.append(modules[nm].register_forward_hook(lambda m, a, out, nm=nm: patch(nm, out)))
-        logits = model(target.repeat(k, 1))  # (k * N, T, V), variant-major
+                handles.append(modules[nm].register_forward_hook(
+                    lambda m, a, out, nm=nm: replace_first_tensor(out, patch(nm, out))))
+        logits = logits_of(model(target.repeat(k, 1)))  # (k * N, T, V), variant-major
     finally:
         for h in handles:
             h.remove()
