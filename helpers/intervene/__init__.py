@@ -2,7 +2,9 @@
 
 | module | what |
 |---|---|
-| ``patching`` | activation patching sweeps (batched), attribution patching, integrated gradients, relevance patching |
+| ``patching`` | activation patching sweeps (batched): residual stream, MLPs, heads; denoising and noising; stored activations |
+| ``attribution`` | attribution patching, relevance patching (RelP backward rules), integrated gradients on activations |
+| ``transformerlens`` | a TransformerLens ``HookedTransformer`` with a helpers GPT's weights (for cross-checks) |
 | ``steering`` | steering vectors as objects: fit from contrastive prompts, apply through ``helpers.edit``, save and load |
 | ``austeer`` | atomic-unit steering: units ranked by momentum, a few scaled multiplicatively |
 | ``function_vectors`` | per-head mean outputs, head patching, causal indirect effects, function vectors (GPT) |

@@ -9,5 +9,6 @@
 | ``covariance`` | streaming covariance (float64, O(d^2) memory), correlation, partial correlations |
 | ``randmat`` | Marchenko-Pastur law, noise level from the bulk, outliers, effective rank, column shuffle |
 | ``similarity`` | linear CKA in feature space (no n x n matrix) |
+| ``integrated`` | integrated gradients of any batched function (right Riemann sum), completeness gap |
 | ``logistic`` | multinomial logistic regression with an L2 penalty, fitted by L-BFGS (``fit_logistic``) |
 """
