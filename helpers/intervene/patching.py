@@ -130,7 +130,8 @@ def patch_cells(model: nn.Module, clean: torch.Tensor, corrupt: torch.Tensor, ce
         metric: logits (K, N, T, V) -> (K,), e.g. :func:`logit_diff`.
         stored: layer name -> activation (N, T, ...) to patch in instead of the source run's (e.g. from
             ``helpers.capture`` or an ``ActivationStore``); its prompts and tokens are checked before any
-            forward, its full shape against the layer's before any patched forward.
+            forward, its full shape against the layer's right after the one unpatched run of the target input
+            (before the source run and any patched forward).
         inputs: patch the layers' first *input* (e.g. the head outputs entering ``attn.proj``) instead of output.
         batch_size: patched variants per forward (each has N rows).
     Cells whose source activation equals the target run's exactly are not run: patching them changes
@@ -148,14 +149,14 @@ def patch_cells(model: nn.Module, clean: torch.Tensor, corrupt: torch.Tensor, ce
     target, source = (corrupt, clean) if mode == "denoise" else (clean, corrupt)
     logits_t, acts_t = _run(model, target, names, inputs)
     base_t = float(metric(logits_t[None])[0])
+    for nm, value in stored.items():  # full shapes, known after the one unpatched run of the target
+        if tuple(value.shape) != tuple(acts_t[nm].shape):
+            raise ValueError(f"stored activation for {nm!r} has shape {tuple(value.shape)}, but the layer's "
+                             f"{'input' if inputs else 'output'} has shape {tuple(acts_t[nm].shape)}.")
     need = [nm for nm in names if nm not in stored]
     logits_s, acts_s = _run(model, source, need or names, inputs)
     base_s = float(metric(logits_s[None])[0])
     src = {nm: (stored[nm].to(device=device, dtype=acts_t[nm].dtype) if nm in stored else acts_s[nm]) for nm in names}
-    for nm in stored:
-        if src[nm].shape != acts_t[nm].shape:
-            raise ValueError(f"stored activation for {nm!r} has shape {tuple(stored[nm].shape)}, but the layer's "
-                             f"{'input' if inputs else 'output'} has shape {tuple(acts_t[nm].shape)}.")
     values = torch.full((len(cells),), base_t)
     todo = [i for i, (nm, idx) in enumerate(cells)
             if not torch.equal(src[nm][(slice(None),) + tuple(idx)], acts_t[nm][(slice(None),) + tuple(idx)])]
