@@ -65,6 +65,7 @@ bench: setup
 	$(PY) benchmarks/spectra.py
 	$(PY) benchmarks/sae.py
 	$(PY) benchmarks/steering.py
+	$(PY) benchmarks/patching.py
 
 # Retrain the zoo's own models from their seeds and overwrite data/zoo/ (about 100 min on 2 CPU cores:
 # ~8 min for each CNN, ~42 min for each GPT, ~2 min for the generator). Each script records its metrics and the SHA-256 of every
