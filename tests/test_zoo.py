@@ -17,7 +17,7 @@ CATS = {"tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat"}
 def test_available_and_unknown_names():
     names = zoo.available()
     for name in ("wild-cnn", "wild-cnn-spurious", "tinyworld-gpt", "tinyworld-gpt-relu", "wild-generator",
-                 "efficientnet-lite0", "minilm", "smollm2-135m", "torchvision:<name>", "hf:<id>"):
+                 "wild-captioner", "efficientnet-lite0", "minilm", "smollm2-135m", "torchvision:<name>", "hf:<id>"):
         assert name in names and names[name]
     with pytest.raises(ValueError, match=r"Unknown zoo model 'wild-cn'.*Did you mean 'wild-cnn'.*Valid: wild-cnn"):
         zoo.load("wild-cn")

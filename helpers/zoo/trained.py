@@ -12,6 +12,7 @@ from torch import nn
 
 from helpers.core.paths import ZOO_DIR
 from helpers.data import tinyworld
+from helpers.models.captioner import load_captioner
 from helpers.models.cnn import load_wild_cnn
 from helpers.models.generator import load_generator
 from helpers.models.gpt import load_gpt
@@ -62,6 +63,16 @@ def _wild_generator() -> tuple[nn.Module, ModelInfo]:
                             provenance={k: v for k, v in meta.items() if k != "config"})
 
 
+def _wild_captioner() -> tuple[nn.Module, ModelInfo]:
+    path = ZOO_DIR / "wild-captioner.safetensors"
+    if not path.exists():
+        raise _missing(path, "wild-captioner")
+    model, meta = load_captioner(path)  # checks the SHA-256 recorded in the sidecar
+    layers = ["cnn.blocks", "visual_proj"] + [f"blocks.{i}" for i in range(len(model.blocks))] + ["ln_f", "unembed"]
+    return model, ModelInfo("wild-captioner", layers, None, list(model.cfg.vocab),
+                            provenance={k: v for k, v in meta.items() if k != "config"})
+
+
 ENTRIES: dict[str, tuple[str, Callable[[], tuple[nn.Module, ModelInfo]]]] = {
     "wild-cnn": ("CNN on `wild` (Fashion-MNIST items on real photos, 64 px), 16x16 last-block maps",
                  _wild_cnn("wild-cnn")),
@@ -72,4 +83,6 @@ ENTRIES: dict[str, tuple[str, Callable[[], tuple[nn.Module, ModelInfo]]]] = {
     "tinyworld-gpt-relu": ("its ReLU twin, same corpus and seed", _tinyworld("tinyworld-gpt-relu")),
     "wild-generator": ("small conv encoder-decoder that regenerates `wild` images with an upsampler's "
                        "artefacts (notebook 07's fakes)", _wild_generator),
+    "wild-captioner": ("wild-cnn's last block as 8x8 visual tokens + a 2-layer causal decoder that captions `wild` "
+                       "images with one or two objects (notebook 14)", _wild_captioner),
 }
