@@ -70,6 +70,9 @@ def test_train_script_smoke_run(tmp_path):
     model, sidecar = load_captioner(tmp_path / "wild-captioner.safetensors")  # checks the SHA-256
     assert sidecar["captions_seen"] == 3 * sidecar["train_config"]["batch"] and sidecar["sha256"] == info["sha256"]
     assert 0 <= sidecar["accuracy"]["word"] <= 1
+    mil = script.main(["--steps", "2", "--out", str(tmp_path / "mil"), "--eval-n", "8", "--gate", "0", "--mil", "0.5"])
+    torch.set_num_threads(threads)
+    assert mil["train_config"]["mil"] == 0.5 and info["train_config"]["mil"] == 0.0
     with pytest.raises(SystemExit, match="gate"):  # weights failing the held-out gate are not written
         script.main(["--steps", "1", "--out", str(tmp_path / "no"), "--eval-n", "8", "--gate", "1.01"])
     torch.set_num_threads(threads)
