@@ -68,10 +68,11 @@ bench: setup
 	$(PY) benchmarks/patching.py
 
 # Retrain the zoo's own models from their seeds and overwrite data/zoo/ (about 100 min on 2 CPU cores:
-# ~8 min for each CNN, ~42 min for each GPT, ~2 min for the generator). Each script records its metrics and the SHA-256 of every
+# ~8 min for each CNN, ~5 min for the captioner, ~42 min for each GPT, ~2 min for the generator). Each script records its metrics and the SHA-256 of every
 # file it writes; helpers.zoo.load refuses files that do not match.
 zoo: setup
 	$(PY) zoo/train_wild_cnn.py
+	$(PY) zoo/train_captioner.py
 	$(PY) zoo/train_tinyworld.py --act gelu
 	$(PY) zoo/train_tinyworld.py --act relu
 	$(PY) zoo/train_fake_generator.py
