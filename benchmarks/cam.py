@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import os
-import platform
 import statistics
 import sys
 import time
@@ -26,9 +24,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-import helpers
 from helpers.explain import cam
-from results import write_section  # benchmarks/ is on sys.path when run as a script
+from results import machine_line, pin_threads, write_section  # benchmarks/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent
 LAYER = "layer4"
@@ -107,9 +104,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=str(ROOT / "RESULTS.md"))
     args = parser.parse_args()
-    os.environ["ACTIVATION_LAB_THREADS"] = str(args.threads)
-    helpers.setup(device="cpu", seed=0)
-    torch.set_num_threads(args.threads)
+    pin_threads(args.threads)
     import torchvision
 
     model = torchvision.models.resnet18(weights=None).eval()
@@ -137,10 +132,7 @@ def main() -> int:
         print(rows[-1], flush=True)
 
     lines = ["## Class activation maps", "",
-             f"`python benchmarks/cam.py --threads {args.threads}` on {platform.machine()}, {os.cpu_count()} cores, "
-             f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); {time.strftime('%Y-%m-%d %H:%M')}; "
-             f"1-minute load average at the end {os.getloadavg()[0]:.1f} (above 1 means other processes shared "
-             f"the cores, and timings are noisier).",
+             machine_line(f"python benchmarks/cam.py --threads {args.threads}"),
              f"Model: torchvision ResNet-18 (random weights), target layer `{LAYER}`, {args.size} px, one distinct "
              f"target per image. Bare `no_grad` forward of {args.batch} images: {bare_ms:.0f} ms; of "
              f"{args.score_images}: {statistics.median(score_bare) * 1e3:.0f} ms. Ratio = time of the maps / bare "

@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import os
-import platform
 import statistics
 import sys
 import time
@@ -32,7 +30,7 @@ import helpers
 from helpers.intervene import attribution, patching
 from helpers.intervene.transformerlens import hooked_transformer
 from helpers.models.gpt import GPT, GPTConfig
-from results import write_section  # benchmarks/ is on sys.path when run as a script
+from results import machine_line, pin_threads, write_section  # benchmarks/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent
 
@@ -71,9 +69,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=str(ROOT / "RESULTS.md"))
     args = parser.parse_args()
-    os.environ["ACTIVATION_LAB_THREADS"] = str(args.threads)
-    helpers.setup(device="cpu", seed=0)
-    torch.set_num_threads(args.threads)
+    pin_threads(args.threads)
     from transformer_lens import patching as tl_patching
 
     model = GPT(GPTConfig(vocab_size=160, n_ctx=64, n_layer=4, n_head=4, d_model=128, d_mlp=512)).eval()
@@ -119,10 +115,7 @@ def main() -> int:
         print(rows[-1], flush=True)
 
     lines = ["## Activation patching sweep", "",
-             f"`python benchmarks/patching.py --threads {args.threads}` on {platform.machine()}, {os.cpu_count()} cores, "
-             f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); {time.strftime('%Y-%m-%d %H:%M')}; "
-             f"1-minute load average at the end {os.getloadavg()[0]:.1f} (above 1 means other processes shared "
-             f"the cores, and timings are noisier).",
+             machine_line(f"python benchmarks/patching.py --threads {args.threads}"),
              f"Model: a 4-block GPT (d 128, 4 heads, d_mlp 512, vocab 160, random weights); one clean/corrupted pair of "
              f"{args.tokens} tokens differing at one position; denoising sweep of the residual stream entering each block "
              f"({4 * args.tokens} cells). The three sweeps agree to {max(checks):.1e} (asserted < 1e-4). helpers runs the "

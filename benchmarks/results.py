@@ -1,11 +1,15 @@
-"""benchmarks/RESULTS.md is shared by several benchmark scripts: each rewrites only its own section.
+"""What the benchmark scripts share: one thread setup, one line about the machine, and RESULTS.md sections.
 
+benchmarks/RESULTS.md is shared by several benchmark scripts: each rewrites only its own section.
 A section is the text between ``<!-- BEGIN name -->`` and ``<!-- END name -->``; a missing section is
 appended, so the scripts can run in any order and one never erases another's figures.
 """
 from __future__ import annotations
 
+import os
+import platform
 import re
+import time
 from pathlib import Path
 
 TITLE = "# Benchmark results"
@@ -32,3 +36,28 @@ def write_section(path: str | Path, name: str, text: str) -> str:
         new = old.rstrip("\n") + "\n\n" + block + "\n"
     path.write_text(new)
     return new
+
+
+def pin_threads(threads: int) -> None:
+    """CPU only, fixed seed, and exactly ``threads`` torch (and BLAS) threads for every timing of a script."""
+    import torch
+
+    import helpers
+
+    os.environ["ACTIVATION_LAB_THREADS"] = str(threads)
+    helpers.setup(device="cpu", seed=0, threads=threads)
+    torch.set_num_threads(threads)
+
+
+def machine_line(command: str, extra: str = "") -> str:
+    """One sentence saying how, where and under what load a benchmark ran (read with its ratios).
+
+    Example:
+        >>> machine_line("python benchmarks/x.py").startswith("`python benchmarks/x.py` on ")
+        True
+    """
+    import torch
+
+    return (f"`{command}` on {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}{extra}, "
+            f"{torch.get_num_threads()} thread(s); {time.strftime('%Y-%m-%d %H:%M')}; 1-minute load average at the "
+            f"end {os.getloadavg()[0]:.1f} (above 1 means other processes shared the cores, and timings are noisier).")

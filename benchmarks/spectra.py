@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -34,7 +33,7 @@ if __name__ == "__main__":  # numpy's BLAS gets the same number of threads as to
 import numpy as np
 import torch
 
-from results import write_section  # benchmarks/ is on sys.path when run as a script
+from results import machine_line, pin_threads, write_section  # benchmarks/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent
 
@@ -104,10 +103,8 @@ def main() -> int:
         kind, n, dim, batch = args.child
         print(json.dumps(child(kind, int(n), int(dim), int(batch))))
         return 0
-    import helpers
     from helpers.ops import covariance
-    helpers.setup(device="cpu", seed=0)
-    torch.set_num_threads(args.threads)
+    pin_threads(args.threads)
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(args.batch, args.dim, generator=g) * 3 + 1     # (B, d) float32
@@ -144,10 +141,7 @@ def main() -> int:
     gram_gb = args.cka_n ** 2 * 8 / 1e9
 
     lines = ["## Covariance and CKA", "",
-             f"`python benchmarks/spectra.py --threads {args.threads}` on {platform.machine()}, {os.cpu_count()} cores, "
-             f"torch {torch.__version__}, numpy {np.__version__}, {torch.get_num_threads()} thread(s); "
-             f"{time.strftime('%Y-%m-%d %H:%M')}; 1-minute load average at the end {os.getloadavg()[0]:.1f} (above 1 "
-             f"means other processes shared the cores, and timings are noisier).", "",
+             machine_line(f"python benchmarks/spectra.py --threads {args.threads}", f", numpy {np.__version__}"), "",
              f"### Streaming covariance (d = {args.dim})", "",
              f"Rows per second, median of {args.repeats} interleaved repeats; matmul, syrk and update on one batch of "
              f"{args.batch} float32 rows, numpy.cov on {args.rows} rows in memory (it converts them to float64). "

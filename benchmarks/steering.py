@@ -11,8 +11,6 @@ with ``helpers.intervene.steering.fit``; ``model.generate`` (greedy, KV cache) t
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import time
@@ -21,10 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import helpers
 from helpers import zoo
 from helpers.intervene import steering
-from results import write_section  # benchmarks/ is on sys.path when run as a script
+from results import machine_line, pin_threads, write_section  # benchmarks/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent
 LAYER = "model.layers.15"
@@ -38,9 +35,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=str(ROOT / "RESULTS.md"))
     args = parser.parse_args()
-    os.environ["ACTIVATION_LAB_THREADS"] = str(args.threads)
-    helpers.setup(device="cpu", seed=0)
-    torch.set_num_threads(args.threads)
+    pin_threads(args.threads)
 
     model, info = zoo.load("smollm2-135m", device="cpu")
     model.eval()
@@ -80,10 +75,7 @@ def main() -> int:
     for row in rows:
         print(row, flush=True)
     lines = ["## Steered generation", "",
-             f"`python benchmarks/steering.py --threads {args.threads}` on {platform.machine()}, {os.cpu_count()} "
-             f"cores, torch {torch.__version__}, {torch.get_num_threads()} thread(s); {time.strftime('%Y-%m-%d %H:%M')}; "
-             f"1-minute load average at the end {os.getloadavg()[0]:.1f} (above 1 means other processes shared the "
-             f"cores, and timings are noisier).",
+             machine_line(f"python benchmarks/steering.py --threads {args.threads}"),
              f"SmolLM2-135M-Instruct, greedy `model.generate` of {args.new_tokens} new tokens (KV cache) after a "
              f"{prompt.shape[1]}-token prompt; steering vector from `helpers.intervene.steering.fit` (difference in "
              f"means of two prompts) added with alpha {args.alpha} through `vector.apply`. Ratio = seconds per token "
