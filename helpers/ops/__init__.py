@@ -10,5 +10,6 @@
 | ``randmat`` | Marchenko-Pastur law, noise level from the bulk, outliers, effective rank, column shuffle |
 | ``similarity`` | linear CKA in feature space (no n x n matrix) |
 | ``integrated`` | integrated gradients of any batched function (right Riemann sum), completeness gap |
+| ``whitening`` | input Gram matrices of linear layers (``input_grams``), Cholesky root with damping, symmetric square root |
 | ``logistic`` | multinomial logistic regression with an L2 penalty, fitted by L-BFGS (``fit_logistic``) |
 """
