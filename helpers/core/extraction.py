@@ -7,55 +7,29 @@ The folder holds one ``<layer>.npy`` per layer and ``manifest.json`` (shapes, dt
 layers, how many samples are done). An interrupted run resumes where it stopped. The disk
 space is checked after the first batch, before any file is written. On CUDA, the copy of a
 batch to pinned host memory overlaps the next batch's compute.
+
+Under ``torchrun --nproc-per-node N`` every rank takes a contiguous block of the batches
+(:func:`helpers.core.distributed.batch_range`), writes its own shard folder, and rank 0 writes one
+manifest naming every shard after checking their checksums; the result reads as one store
+(:mod:`helpers.core.shards`). Resuming works per shard: finished shards are checked, not recomputed.
 """
 from __future__ import annotations
 
 import json
 import os
-import time
-from dataclasses import dataclass
+import shutil
 from typing import Any, Callable, Iterable, Optional
 
-import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from helpers.core.capturing import capture
+from helpers.core.checksum import ChecksumError, sha256_of
+from helpers.core.distributed import RankInfo, agree, batch_range, start
 from helpers.core.positions import Positions
-from helpers.core.budget import check_disk
 from helpers.core.names import LayerSpec, resolve_layers
+from helpers.core.shards import identity_conflicts, shard_folder, shard_world_sizes
 from helpers.core.store import MANIFEST, ActivationStore, file_for
-
-CHECKPOINT_SECONDS = 2.0
-_NUMPY_DTYPES = {torch.float32: "float32", torch.float16: "float16", torch.float64: "float64",
-                 torch.int64: "int64", torch.int32: "int32", torch.uint8: "uint8", torch.bool: "bool"}
-
-
-def _default_forward(model: nn.Module, batch: Any, device: torch.device) -> None:
-    """Call the model on a batch: a tensor, ``(inputs, labels, ...)`` or a dict of kwargs."""
-    if isinstance(batch, dict):
-        model(**{k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()})
-    elif isinstance(batch, (tuple, list)):
-        model(batch[0].to(device))
-    else:
-        model(batch.to(device))
-
-
-def _batch_size(batch: Any) -> int:
-    if isinstance(batch, dict):
-        batch = next(v for v in batch.values() if torch.is_tensor(v))
-    elif isinstance(batch, (tuple, list)):
-        batch = batch[0]
-    return int(batch.shape[0])
-
-
-@dataclass
-class _Pending:
-    """A batch whose device->host copy was queued but not yet written to disk."""
-    start: int
-    host: dict[str, torch.Tensor]
-    event: Optional[Any]
+from helpers.core.writing import NUMPY_DTYPES, batch_size, default_forward, extract_folder
 
 
 def extract(
@@ -70,6 +44,7 @@ def extract(
     forward: Optional[Callable[[nn.Module, Any, torch.device], None]] = None,
     resume: bool = True,
     progress: bool = True,
+    distributed: Optional[bool] = None,
 ) -> ActivationStore:
     """Run ``model`` over ``data`` and write the outputs of ``layers`` to ``out``.
 
@@ -80,7 +55,12 @@ def extract(
         positions / dtype: as in :func:`helpers.capture` (e.g. ``positions=-1``, ``torch.float16``).
         forward: ``forward(model, batch, device)`` when the model needs a special call.
         resume: continue an interrupted store with the same layers and shapes (the data must
-            come in the same order); ``False`` starts afresh.
+            come in the same order); ``False`` starts afresh. A folder holding another model's or other
+            layers' store (or one written by another number of ranks) is refused unless ``resume=False``.
+        distributed: ``None`` shards over the ranks when launched by torchrun and runs as one process
+            otherwise; ``True`` asks for it (one line of notice when there is no torchrun); ``False`` never
+            shards. Sharding needs every batch's size up front: a list of batches or a ``DataLoader``
+            with ``batch_size`` (each rank still iterates the loader, but runs the model only on its batches).
 
     Example:
         >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU())
@@ -90,116 +70,146 @@ def extract(
         torch.Size([15, 8])
     """
     names = resolve_layers(model, layers)
-    if dtype is not None and dtype not in _NUMPY_DTYPES:
-        raise ValueError(f"dtype {dtype} cannot be stored in .npy; use one of {list(_NUMPY_DTYPES)}.")
+    if dtype is not None and dtype not in NUMPY_DTYPES:
+        raise ValueError(f"dtype {dtype} cannot be stored in .npy; use one of {list(NUMPY_DTYPES)}.")
     if n is None:
         dataset = getattr(data, "dataset", None)
         if dataset is None and isinstance(data, (list, tuple)):
-            n = sum(_batch_size(b) for b in data)
+            n = sum(batch_size(b) for b in data)
         elif dataset is not None:
             n = len(dataset)
         else:
             raise ValueError("Cannot tell how many samples `data` has: pass n=... .")
-    forward = forward or _default_forward
-    device = next(model.parameters()).device
-    os.makedirs(out, exist_ok=True)
-    manifest_path = os.path.join(out, MANIFEST)
-    old = None
-    if resume and os.path.exists(manifest_path):
-        with open(manifest_path) as f:
+    forward = forward or default_forward
+    ranks = start(distributed)
+    identity = {"model": type(model).__name__, "layers": names, "world_size": ranks.world_size}
+    if ranks.world_size == 1:
+        _check_folder(out, identity, resume)
+        return extract_folder(model, data, names, out, n=n, positions=positions, dtype=dtype, forward=forward,
+                               resume=resume, progress=progress)
+    return _extract_sharded(model, data, names, out, ranks, identity, n=n, positions=positions, dtype=dtype,
+                            forward=forward, resume=resume, progress=progress)
+
+
+def _check_folder(out: str, identity: dict[str, Any], resume: bool) -> None:
+    """Refuse (``resume=True``) a folder that holds another run's store: model, layers or number of ranks."""
+    path = os.path.join(out, MANIFEST)
+    recorded: Optional[dict[str, Any]] = None
+    if os.path.exists(path):
+        with open(path) as f:
             old = json.load(f)
-    files: dict[str, np.memmap] = {}
-    manifest: dict[str, Any] = {}
-    done = 0
+        recorded = {"model": old.get("model"), "layers": list(old.get("layers", [])),
+                    "world_size": old.get("world_size", 1)}
+    else:
+        sizes = shard_world_sizes(out)
+        if sizes:
+            recorded = {**identity, "world_size": sizes.pop() if len(sizes) == 1 else sorted(sizes)}
+    if recorded is None:
+        return
+    conflicts = identity_conflicts(recorded, identity, ["model", "layers", "world_size"])
+    if conflicts and resume:
+        raise ValueError(f"the folder {out!r} holds another run's activation store:\n{conflicts}\n"
+                         f"Use another folder, or pass resume=False to overwrite it.")
+    if not resume:
+        for name in os.listdir(out) if os.path.isdir(out) else []:
+            target = os.path.join(out, name)
+            if name.startswith("shard-") and os.path.isdir(target):
+                shutil.rmtree(target)
+            elif name in (MANIFEST, MANIFEST + ".tmp"):
+                os.remove(target)
 
-    def open_files(first: dict[str, torch.Tensor]) -> None:
-        nonlocal manifest, done
-        layer_meta = {name: {"shape": [n, *first[name].shape[1:]], "dtype": _NUMPY_DTYPES[first[name].dtype],
-                             "file": file_for(name)} for name in names}
-        fresh = {"format": 1, "model": type(model).__name__, "layers": layer_meta, "n": n,
-                 "positions": repr(positions), "done": 0}
-        if old is not None and {k: v for k, v in old.items() if k != "done"} == \
-                {k: v for k, v in fresh.items() if k != "done"}:
-            manifest, done = old, old["done"]
-            for name in names:
-                files[name] = np.load(os.path.join(out, layer_meta[name]["file"]), mmap_mode="r+")
-            return
-        per_sample = sum(first[name][0].numel() * first[name].element_size() for name in names)
-        check_disk(per_sample * n, out, f"extracting {len(names)} layer(s) x {n} samples to {out!r}")
-        manifest = fresh
-        for name in names:
-            meta = layer_meta[name]
-            files[name] = np.lib.format.open_memmap(os.path.join(out, meta["file"]), mode="w+",
-                                                    dtype=meta["dtype"], shape=tuple(meta["shape"]))
 
-    last_checkpoint = {"t": time.perf_counter()}
+def _batch_sizes(data: Iterable[Any]) -> list[int]:
+    """Every batch's size, known before iterating (what a rank needs to find its block of samples)."""
+    if isinstance(data, (list, tuple)):
+        return [batch_size(b) for b in data]
+    dataset, size = getattr(data, "dataset", None), getattr(data, "batch_size", None)
+    if dataset is not None and size:
+        total = len(dataset)
+        sizes = [size] * (total // size)
+        if total % size and not getattr(data, "drop_last", False):
+            sizes.append(total % size)
+        return sizes
+    raise ValueError(f"distributed extraction needs every batch's size before it starts: pass a list of batches "
+                     f"or a DataLoader with batch_size; got {type(data).__name__}")
 
-    def checkpoint() -> None:
-        """Make the written rows durable, then record them in the manifest (so resume is safe)."""
-        for mm in files.values():
-            mm.flush()
-        with open(manifest_path + ".tmp", "w") as f:
-            json.dump(manifest, f, indent=1)
-        os.replace(manifest_path + ".tmp", manifest_path)  # atomic: a crash never leaves half a manifest
-        last_checkpoint["t"] = time.perf_counter()
 
-    def write(p: _Pending) -> None:
-        if p.event is not None:
-            p.event.synchronize()  # the async copy into pinned memory has landed
-        size = next(iter(p.host.values())).shape[0]
-        for name, t in p.host.items():
-            files[name][p.start:p.start + size] = t.numpy()
-        manifest["done"] = p.start + size
-        # msync on every batch would cap the speed far below the disk's; every few seconds
-        # costs little, and an interruption only repeats the batches since the last checkpoint.
-        if time.perf_counter() - last_checkpoint["t"] > CHECKPOINT_SECONDS:
-            checkpoint()
+def _shard_checksums(folder: str, names: list[str]) -> dict[str, str]:
+    return {name: sha256_of(os.path.join(folder, file_for(name))) for name in names}
 
-    pinned: list[dict[str, torch.Tensor]] = [{}, {}]  # two host buffers, alternating (CUDA only)
-    pending: Optional[_Pending] = None
-    start = 0
-    bar = tqdm(total=n, disable=not progress, desc="extract", unit="sample")
-    model_was_training = model.training
-    model.eval()
+
+def _verify_shard(folder: str, recorded: dict[str, str]) -> None:
+    for name, expected in recorded.items():
+        actual = sha256_of(os.path.join(folder, file_for(name)))
+        if actual != expected:
+            raise ChecksumError(f"shard {os.path.basename(folder)!r}: {file_for(name)} has SHA-256 {actual[:16]}..., "
+                                f"expected {expected[:16]}... The shard is damaged; delete that folder and run "
+                                f"again to recompute it (the other shards are kept).")
+
+
+def _extract_sharded(model: nn.Module, data: Iterable[Any], names: list[str], out: str, ranks: RankInfo,
+                     identity: dict[str, Any], *, n: int, positions: Positions, dtype: Optional[torch.dtype],
+                     forward: Callable[[nn.Module, Any, torch.device], None], resume: bool,
+                     progress: bool) -> ActivationStore:
+    """This rank's block of batches into its shard folder; rank 0 then checks every shard and writes the manifest."""
+    error: Optional[BaseException] = None
     try:
-        for i, batch in enumerate(data):
-            size = _batch_size(batch)
-            if start + size > n:
-                raise ValueError(f"data yields more than n={n} samples.")
-            if files and start + size <= done:  # already on disk from an earlier run
-                start += size
-                continue
-            with torch.no_grad(), capture(model, names, positions=positions, dtype=dtype, stop=True) as acts:
-                forward(model, batch, device)
-            kept = {name: acts.outputs[name] for name in names}
-            if not files:
-                open_files(kept)
-                bar.update(done)
-                if start + size <= done:
-                    start += size
-                    continue
-            if device.type == "cuda":
-                buf = pinned[i % 2]
-                for name, t in kept.items():
-                    if name not in buf or buf[name].shape[1:] != t.shape[1:] or buf[name].shape[0] < size:
-                        buf[name] = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
-                    buf[name][:size].copy_(t, non_blocking=True)
-                event = torch.cuda.Event()
-                event.record()
-                if pending is not None:
-                    write(pending)  # CPU writes batch i-1 while the GPU works on batch i
-                pending = _Pending(start, {k: v[:size] for k, v in buf.items()}, event)
-            else:
-                write(_Pending(start, {k: v.contiguous() for k, v in kept.items()}, None))
-            start += size
-            bar.update(size)
-        if pending is not None:
-            write(pending)
-    finally:
-        if files:
-            checkpoint()  # also on an interruption: what was written is kept
-        bar.close()
-        model.train(model_was_training)
-    if start != n:
-        raise ValueError(f"data yielded {start} samples but n={n}; the store is incomplete ({out!r}).")
+        sizes = _batch_sizes(data)
+        if sum(sizes) != n:
+            raise ValueError(f"the batches hold {sum(sizes)} samples but n={n}")
+        if ranks.is_main:
+            _check_folder(out, identity, resume)
+    except (ValueError, ChecksumError) as e:
+        error = e
+    agree(error)  # a refused folder or bad data stops every rank before any work
+    bounds = [batch_range(len(sizes), r, ranks.world_size) for r in range(ranks.world_size)]
+    starts = [sum(sizes[:b.start]) for b in bounds]
+    stops = [sum(sizes[:b.stop]) for b in bounds]
+    mine = bounds[ranks.rank]
+    folder = os.path.join(out, shard_folder(ranks.rank, ranks.world_size))
+    shard_manifest = os.path.join(folder, MANIFEST)
+    error = None
+    try:
+        finished = None
+        if resume and os.path.exists(shard_manifest):
+            with open(shard_manifest) as f:
+                finished = json.load(f)
+            if finished.get("done") != finished.get("n") or "sha256" not in finished:
+                finished = None
+        if finished is not None:
+            _verify_shard(folder, finished["sha256"])  # finished earlier: check it, do not recompute it
+        else:
+            own = (b for i, b in enumerate(data) if i in mine)
+            extract_folder(model, own, names, folder, n=stops[ranks.rank] - starts[ranks.rank], positions=positions,
+                            dtype=dtype, forward=forward, resume=resume, progress=progress and ranks.is_main)
+            with open(shard_manifest) as f:
+                finished = json.load(f)
+            finished["sha256"] = _shard_checksums(folder, names)
+            with open(shard_manifest + ".tmp", "w") as f:
+                json.dump(finished, f, indent=1)
+            os.replace(shard_manifest + ".tmp", shard_manifest)
+    except Exception as e:  # noqa: BLE001 -- handed to every rank by agree()
+        error = e
+    agree(error)
+    error = None
+    if ranks.is_main:
+        try:
+            shards = []
+            for r in range(ranks.world_size):
+                sub = os.path.join(out, shard_folder(r, ranks.world_size))
+                with open(os.path.join(sub, MANIFEST)) as f:
+                    meta = json.load(f)
+                _verify_shard(sub, meta["sha256"])  # another rank's shard, read back before naming it
+                shards.append({"folder": shard_folder(r, ranks.world_size), "start": starts[r], "stop": stops[r],
+                               "sha256": meta["sha256"]})
+            layers = {name: {**meta["layers"][name], "shape": [n, *meta["layers"][name]["shape"][1:]]}
+                      for name in names}
+            manifest = {"format": 2, "model": identity["model"], "layers": layers, "n": n,
+                        "positions": repr(positions), "world_size": ranks.world_size, "done": n, "shards": shards}
+            with open(os.path.join(out, MANIFEST + ".tmp"), "w") as f:
+                json.dump(manifest, f, indent=1)
+            os.replace(os.path.join(out, MANIFEST + ".tmp"), os.path.join(out, MANIFEST))
+        except Exception as e:  # noqa: BLE001
+            error = e
+    agree(error)
     return ActivationStore(out)

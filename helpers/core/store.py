@@ -1,6 +1,9 @@
 """An activation store on disk: one memory-mapped ``<layer>.npy`` per layer and ``manifest.json``.
 
-Written by :func:`helpers.extract`; read lazily here (a slice reads only its rows from disk).
+Written by :func:`helpers.extract`; read lazily here (a slice reads only its rows from disk). A store
+written by several ``torchrun`` ranks (format 2: one shard folder per rank, see :mod:`helpers.core.shards`)
+reads the same: the same layers, the same sample order, the same indexing; its ``store[layer]`` is a
+:class:`~helpers.core.shards.ConcatRows` view instead of one memory-mapped tensor.
 
 Example:
     >>> import tempfile, torch
@@ -15,8 +18,12 @@ from __future__ import annotations
 import json
 import os
 
+from typing import Union
+
 import numpy as np
 import torch
+
+from helpers.core.shards import ConcatRows
 
 MANIFEST = "manifest.json"
 
@@ -51,14 +58,26 @@ class ActivationStore:
     def complete(self) -> bool:
         return self.manifest["done"] == self.manifest["n"]
 
-    def numpy(self, name: str) -> np.memmap:
+    @property
+    def shards(self) -> list[dict]:
+        """The shards of a store written by several ranks (folder, first and last sample); ``[]`` for one process."""
+        return list(self.manifest.get("shards", []))
+
+    def numpy(self, name: str) -> Union[np.memmap, ConcatRows]:
+        """One layer as a memory-mapped array (a :class:`ConcatRows` of NumPy arrays for a sharded store)."""
         if name not in self.manifest["layers"]:
             raise KeyError(f"{name!r} is not in this store. Layers: {self.layers}")
-        # copy-on-write: writable for torch, never changes the file
-        return np.load(os.path.join(self.folder, self.manifest["layers"][name]["file"]), mmap_mode="c")
+        file = self.manifest["layers"][name]["file"]
+        if not self.shards:
+            # copy-on-write: writable for torch, never changes the file
+            return np.load(os.path.join(self.folder, file), mmap_mode="c")
+        return ConcatRows([np.load(os.path.join(self.folder, s["folder"], file), mmap_mode="c") for s in self.shards])
 
-    def __getitem__(self, name: str) -> torch.Tensor:
-        return torch.from_numpy(self.numpy(name))
+    def __getitem__(self, name: str) -> Union[torch.Tensor, ConcatRows]:
+        array = self.numpy(name)
+        if isinstance(array, ConcatRows):
+            return ConcatRows(array.parts, as_torch=True)
+        return torch.from_numpy(array)
 
     def __repr__(self) -> str:
         rows = [f"ActivationStore({self.folder!r}, {self.manifest['done']}/{self.manifest['n']} samples)"]

@@ -45,8 +45,9 @@ def spliced_loss(model: nn.Module, tokens: torch.Tensor, layer: str,
     return F.cross_entropy(logits.flatten(0, 1), targets.flatten()).item()
 
 
-def layer_activations(store: ActivationStore, layer: str) -> torch.Tensor:
-    """All of one layer's activations from a complete store as a float (N, d) tensor (tokens flattened).
+def layer_activations(store: ActivationStore, layer: str, samples: slice = slice(None)) -> torch.Tensor:
+    """One layer's activations from a complete store as a float (N, d) tensor (tokens flattened); ``samples``
+    picks a block of samples (reading only those rows).
 
     Refuses an incomplete store or a layer the store does not have, naming the store's layers.
 
@@ -61,5 +62,5 @@ def layer_activations(store: ActivationStore, layer: str) -> torch.Tensor:
         raise ValueError(f"the store at {store.folder!r} is incomplete ({store.manifest['done']} of "
                          f"{store.manifest['n']} samples written; layers: {store.layers}); finish it with "
                          f"helpers.extract(..., resume=True) before training on it")
-    x = store[layer]
+    x = store[layer][samples]
     return x.reshape(-1, x.shape[-1]).float()

@@ -17,10 +17,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Optional
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from helpers.core.distributed import all_reduce_sum, start
 from helpers.core.store import ActivationStore
 
 
@@ -106,16 +108,18 @@ def _rows_dot(idx: torch.Tensor, table: torch.Tensor, vectors: torch.Tensor) -> 
 
 
 def topk_gradients(sae: SparseAutoencoder, x: torch.Tensor, dead: Optional[torch.Tensor] = None,
-                   aux_coef: float = 1 / 32) -> tuple[dict[str, torch.Tensor], dict[str, float], torch.Tensor]:
+                   aux_coef: float = 1 / 32, batch_total: Optional[int] = None
+                   ) -> tuple[dict[str, torch.Tensor], dict[str, float], torch.Tensor]:
     """Loss and gradients of one top-k step, by hand, touching only the active (and AuxK) latents.
 
     Loss = mean over tokens of ``||x̂ - x||²`` + ``aux_coef`` · AuxK, where AuxK reconstructs the residual
     ``x - x̂`` from the top ``min(d_in // 2, n_dead)`` dead latents (Gao et al. 2024, appendix A.2; scaled
     by ``min(n_dead / (d_in // 2), 1)`` as SAELens does). Returns ``(grads, losses, fired)`` with grads
     named like the parameters and ``fired`` (d_sae,) bool. Equal to autograd on the dense formula
-    (``tests/test_decompose.py``).
+    (``tests/test_decompose.py``). ``batch_total`` (default ``len(x)``) is the size of the whole minibatch
+    when ``x`` is one rank's part of it: the means divide by it, so the ranks' gradients add up to the whole's.
     """
-    B, n = x.shape[0], sae.d_sae
+    B, n = (batch_total or x.shape[0]), sae.d_sae
     with torch.no_grad():
         W_enc, W_dec, b_dec = sae.W_enc, sae.W_dec, sae.b_dec
         xc = x - b_dec                                             # (B, d)
@@ -124,7 +128,7 @@ def topk_gradients(sae: SparseAutoencoder, x: torch.Tensor, dead: Optional[torch
         a = vals.relu()
         x_hat = F.embedding_bag(idx, W_dec, per_sample_weights=a, mode="sum") + b_dec
         r = x_hat - x                                              # (B, d)
-        mse = r.pow(2).sum(1).mean()
+        mse = r.pow(2).sum() / B
         g = 2 * r / B                                              # d mse / d x_hat
         sel_idx, sel_act, sel_val, out_grad = [idx], [a], [vals], [g]
         aux = torch.zeros(())
@@ -136,7 +140,7 @@ def topk_gradients(sae: SparseAutoencoder, x: torch.Tensor, dead: Optional[torch
             aa = avals.relu()
             e_hat = F.embedding_bag(aidx, W_dec, per_sample_weights=aa, mode="sum")
             ra = e_hat + r                                         # e_hat - (x - x_hat)
-            aux = scale * ra.pow(2).sum(1).mean()
+            aux = scale * ra.pow(2).sum() / B
             ga = 2 * scale * ra / B
             sel_idx.append(aidx); sel_act.append(aa); sel_val.append(avals); out_grad.append(ga)
         grad_W_dec = torch.zeros_like(W_dec)
@@ -154,14 +158,16 @@ def topk_gradients(sae: SparseAutoencoder, x: torch.Tensor, dead: Optional[torch
     return grads, {"mse": float(mse), "aux": float(aux)}, fired
 
 
-def l1_loss(sae: SparseAutoencoder, x: torch.Tensor, l1: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def l1_loss(sae: SparseAutoencoder, x: torch.Tensor, l1: float,
+            batch_total: Optional[int] = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """ReLU SAE loss: mean ``||x̂ - x||²`` + ``l1`` · mean ``Σ_i z_i ||W_dec[i]||`` (decoder-norm-weighted L1).
 
-    Returns ``(loss, mse, z)``; differentiable (plain autograd).
+    Returns ``(loss, mse, z)``; differentiable (plain autograd). ``batch_total`` as in :func:`topk_gradients`.
     """
+    B = batch_total or x.shape[0]
     z = sae.encode(x)
-    mse = (sae.decode(z) - x).pow(2).sum(1).mean()
-    return mse + l1 * (z * sae.W_dec.norm(dim=1)).sum(1).mean(), mse, z
+    mse = (sae.decode(z) - x).pow(2).sum() / B
+    return mse + l1 * (z * sae.W_dec.norm(dim=1)).sum() / B, mse, z
 
 
 def fold_scale(sae: SparseAutoencoder, c: float) -> None:
@@ -173,7 +179,8 @@ def fold_scale(sae: SparseAutoencoder, c: float) -> None:
 
 
 def train(sae: SparseAutoencoder, acts: torch.Tensor, steps: int, batch_size: int = 1024, lr: float = 1e-3,
-          l1: float = 0.0, aux_coef: float = 1 / 32, dead_after: int = 50, seed: int = 0) -> TrainLog:
+          l1: float = 0.0, aux_coef: float = 1 / 32, dead_after: int = 50, seed: int = 0, *,
+          rows: Optional[tuple[int, int]] = None) -> TrainLog:
     """Train ``sae`` on rows of ``acts`` (N, d_in) with Adam for ``steps`` minibatches drawn with replacement.
 
     The activations are first divided by one constant ``c`` so that their mean squared norm is ``d_in``
@@ -183,6 +190,11 @@ def train(sae: SparseAutoencoder, acts: torch.Tensor, steps: int, batch_size: in
     :func:`topk_gradients` (AuxK on latents silent for ``dead_after`` steps); ReLU SAEs minimise
     :func:`l1_loss` with coefficient ``l1`` (in the scaled units). After every step the decoder rows are put
     back to unit norm (Gao et al.). ``b_dec`` starts at the data mean. The log's losses are in scaled units.
+
+    Data-parallel under torchrun: ``rows=(offset, total)`` says that ``acts`` are rows ``offset ...`` of a
+    ``total``-row dataset spread over the ranks. Every rank draws the same minibatch indices (same seed),
+    computes the gradient of the rows it holds, and the gradients are summed over the ranks
+    (``all_reduce``), so the run equals one process on the whole data up to the order of float sums.
 
     Example:
         >>> acts = torch.randn(512, 8) * 100
@@ -195,25 +207,43 @@ def train(sae: SparseAutoencoder, acts: torch.Tensor, steps: int, batch_size: in
         raise ValueError(f"expected activations (N, {sae.d_in}), got {tuple(acts.shape)}")
     if sae.k is None and l1 <= 0:
         raise ValueError("a ReLU SAE needs an L1 coefficient l1 > 0 (else nothing makes it sparse)")
+    offset, total = rows if rows is not None else (0, len(acts))
+    if not (0 <= offset and offset + len(acts) <= total):
+        raise ValueError(f"rows=(offset {offset}, total {total}) does not hold the {len(acts)} rows given")
     acts = acts.float()
+
+    def local(idx: torch.Tensor) -> torch.Tensor:
+        """The rows among global indices ``idx`` that this rank holds (all of them in one process)."""
+        mine = idx[(idx >= offset) & (idx < offset + len(acts))] - offset
+        return acts[mine]
+
     gen = torch.Generator().manual_seed(seed)
-    sample = acts[torch.randperm(len(acts), generator=gen)[:8192]]
-    c = float(sample.pow(2).sum(1).mean().div(sae.d_in).sqrt().clamp_min(1e-8))
+    sample_idx = torch.randperm(total, generator=gen)[:8192]
+    sample = local(sample_idx)
+    sums = all_reduce_sum([sample.pow(2).sum(), sample.sum(0)])
+    c = float(sums[0].div(len(sample_idx) * sae.d_in).sqrt().clamp_min(1e-8))
     log = TrainLog(silent_steps=torch.zeros(sae.d_sae, dtype=torch.long), scale=c)
     with torch.no_grad():
-        sae.b_dec.copy_(sample.mean(0) / c)
+        sae.b_dec.copy_(sums[1] / len(sample_idx) / c)
     opt = torch.optim.Adam(sae.parameters(), lr=lr)
     for _ in range(steps):
-        x = acts[torch.randint(len(acts), (batch_size,), generator=gen)] / c
+        x = local(torch.randint(total, (batch_size,), generator=gen)) / c
         if sae.k is not None:
-            grads, losses, fired = topk_gradients(sae, x, log.silent_steps >= dead_after, aux_coef)
+            grads, losses, fired = topk_gradients(sae, x, log.silent_steps >= dead_after, aux_coef, batch_total=batch_size)
             for name, p in sae.named_parameters():
                 p.grad = grads[name]
         else:
             opt.zero_grad(set_to_none=True)
-            loss, mse, z = l1_loss(sae, x, l1)
+            loss, mse, z = l1_loss(sae, x, l1, batch_total=batch_size)
             loss.backward()
             losses, fired = {"mse": mse.item(), "aux": 0.0}, (z > 0).any(0).detach()
+        names = [name for name, _ in sae.named_parameters()]
+        summed = all_reduce_sum([p.grad for p in sae.parameters()] + [torch.tensor([losses["mse"], losses["aux"]]),
+                                                                      fired.float()])
+        for p, g in zip(sae.parameters(), summed):
+            p.grad = g
+        losses = {"mse": float(summed[len(names)][0]), "aux": float(summed[len(names)][1])}
+        fired = summed[-1] > 0
         opt.step()
         with torch.no_grad():
             sae.W_dec /= sae.W_dec.norm(dim=1, keepdim=True).clamp_min(1e-8)
@@ -224,16 +254,31 @@ def train(sae: SparseAutoencoder, acts: torch.Tensor, steps: int, batch_size: in
     return log
 
 
-def train_from_store(sae: SparseAutoencoder, store: ActivationStore, layer: str, steps: int, **kwargs) -> TrainLog:
+def train_from_store(sae: SparseAutoencoder, store: ActivationStore, layer: str, steps: int,
+                     distributed: Optional[bool] = None, **kwargs) -> TrainLog:
     """:func:`train` on every token of ``layer`` in a complete :class:`~helpers.ActivationStore`.
 
     Refuses (naming the store's layers) a store that is incomplete, lacks ``layer``, or whose ``layer`` has
-    another width than the SAE's ``d_in``.
+    another width than the SAE's ``d_in``. Under ``torchrun`` (``distributed=None`` or ``True``) the ranks
+    train data-parallel: each reads only its own block of samples (its own shard when the store was written
+    by as many ranks) and the gradients are summed, equal to one process up to float rounding.
     """
     from helpers.decompose.quality import layer_activations
-    acts = layer_activations(store, layer)
+    ranks = start(distributed)
+    if ranks.world_size == 1:
+        acts = layer_activations(store, layer)
+        rows = None
+    else:
+        shards, n = store.shards, store.manifest["n"]
+        if len(shards) == ranks.world_size:
+            first, last = shards[ranks.rank]["start"], shards[ranks.rank]["stop"]
+        else:
+            first, last = ranks.rank * n // ranks.world_size, (ranks.rank + 1) * n // ranks.world_size
+        acts = layer_activations(store, layer, slice(first, last))
+        per_sample = int(np.prod(store.manifest["layers"][layer]["shape"][1:-1]))  # tokens per sample
+        rows = (first * per_sample, n * per_sample)
     if acts.shape[1] != sae.d_in:
         shapes = {name: tuple(meta["shape"]) for name, meta in store.manifest["layers"].items()}
         raise ValueError(f"the SAE reads {sae.d_in}-dim activations but {layer!r} in {store.folder!r} is "
                          f"{acts.shape[1]}-dim; the store's layers: {shapes}")
-    return train(sae, acts, steps, **kwargs)
+    return train(sae, acts, steps, rows=rows, **kwargs)
