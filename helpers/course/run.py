@@ -3,14 +3,21 @@
     python -m helpers.course.run                      # every notebook
     python -m helpers.course.run 00 04 -p seed 1      # two notebooks, one parameter
     python -m helpers.course.run 04 -p device=cuda -p scale=4
+    python -m helpers.course.run --jobs 2                 # two notebooks at a time, one CPU thread each
+    python -m helpers.course.run 13 --grid seed 0 1 2 3 4 --jobs 2   # one notebook over five seeds
 
 Executed copies go to ``build/notebooks/``, HTML to ``build/html/``, and a table of
 notebook, seconds, status and the ``KEY name=value`` figures to ``build/summary.md``.
 Exits non-zero when any notebook fails, naming the notebook, the cell and the error.
+
+``--jobs N`` runs N notebooks (or grid points) at once, each in its own process and kernel, with the
+machine's CPU threads divided between them (``ACTIVATION_LAB_THREADS`` = cores // N, at least 1, for
+each kernel); the summary is written once, at the end, in the order the jobs were listed.
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import tempfile
@@ -113,11 +120,15 @@ def _describe_failure(err: BaseException, notebook: str) -> str:
 
 
 def run_notebook(path: Path, out_dir: Path, params: dict[str, Any], timeout: Optional[float],
-                 html_dir: Optional[Path] = None) -> NotebookResult:
-    """Execute one notebook with papermill; never raises for a failing cell, returns its result."""
+                 html_dir: Optional[Path] = None, label: str = "") -> NotebookResult:
+    """Execute one notebook with papermill; never raises for a failing cell, returns its result.
+
+    ``label`` (e.g. ``"seed=1"``) tells grid points apart: it goes into the executed copy's name and the summary.
+    """
     import papermill as pm
 
-    out_path = out_dir / path.name
+    stem = path.stem + (f"[{label}]" if label else "")
+    out_path = out_dir / (stem + path.suffix)
     t0 = time.perf_counter()
     try:
         with quiet_kernel():
@@ -137,8 +148,77 @@ def run_notebook(path: Path, out_dir: Path, params: dict[str, Any], timeout: Opt
         if html_dir is not None:
             from nbconvert import HTMLExporter
             body, _ = HTMLExporter().from_notebook_node(executed)
-            (html_dir / (path.stem + ".html")).write_text(body, encoding="utf-8")
-    return NotebookResult(path.name, seconds, status, error, keys)
+            (html_dir / (stem + ".html")).write_text(body, encoding="utf-8")
+    return NotebookResult(path.name + (f" [{label}]" if label else ""), seconds, status, error, keys)
+
+
+@dataclass
+class Job:
+    """One notebook with its parameters (one grid point)."""
+    path: Path
+    params: dict[str, Any]
+    label: str = ""
+
+
+def cpu_count() -> int:
+    """The CPU cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _run_job(job: Job, out_dir: Path, timeout: Optional[float], html_dir: Optional[Path],
+             threads: int) -> NotebookResult:
+    os.environ["ACTIVATION_LAB_THREADS"] = str(threads)  # the kernel papermill starts inherits it
+    return run_notebook(job.path, out_dir, job.params, timeout, html_dir, job.label)
+
+
+def run_jobs(jobs: Sequence[Job], out_dir: Path, timeout: Optional[float], html_dir: Optional[Path],
+             n_jobs: int = 1) -> list[NotebookResult]:
+    """Run ``jobs``, ``n_jobs`` at a time in separate processes (threads divided between them); results in job order."""
+    from tqdm.auto import tqdm
+    if n_jobs <= 1:
+        results = []
+        for job in jobs:
+            result = run_notebook(job.path, out_dir, job.params, timeout, html_dir, job.label)
+            results.append(result)
+            tqdm.write(f"{result.status:>6}  {result.seconds:6.1f} s  {result.notebook}")
+        return results
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import multiprocessing
+    threads = max(1, cpu_count() // n_jobs)
+    print(f"{len(jobs)} job(s), {n_jobs} at a time, {threads} CPU thread(s) each")
+    results: list[Optional[NotebookResult]] = [None] * len(jobs)
+    with ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_run_job, job, out_dir, timeout, html_dir, threads): i for i, job in enumerate(jobs)}
+        for future in as_completed(futures):
+            result = future.result()
+            results[futures[future]] = result
+            tqdm.write(f"{result.status:>6}  {result.seconds:6.1f} s  {result.notebook}")
+    return [r for r in results if r is not None]
+
+
+def grid_jobs(paths: Sequence[Path], raw: dict[str, str], grid: Sequence[Sequence[str]]) -> list[Job]:
+    """Every notebook at every combination of the ``--grid NAME V1 V2 ...`` values, parameters validated first.
+
+    Example:
+        >>> [j.label for j in grid_jobs([], {}, [["seed", "0", "1"]])]
+        []
+    """
+    names = [g[0] for g in grid]
+    for g in grid:
+        if len(g) < 2:
+            raise ParameterError(f"--grid {g[0]} needs at least one value: `--grid {g[0]} 0 1 2`")
+        if g[0] in raw:
+            raise ParameterError(f"{g[0]!r} is given both with -p and with --grid; keep one")
+    jobs = []
+    for path in paths:
+        for values in itertools.product(*[g[1:] for g in grid]):
+            point = dict(zip(names, values))
+            label = ",".join(f"{k}={v}" for k, v in point.items())
+            jobs.append(Job(path, validate_parameters(path, {**raw, **point}), label))
+    return jobs
 
 
 def write_summary(results: list[NotebookResult], params: dict[str, str], path: Path) -> str:
@@ -165,13 +245,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--summary", default=str(ROOT / "build" / "summary.md"))
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds allowed per notebook (and per cell); over it counts as a failure")
+    parser.add_argument("--jobs", type=int, default=1, help="notebooks run at once, in separate processes")
+    parser.add_argument("--grid", nargs="+", action="append", default=[], metavar="NAME VALUES",
+                        help="run over values: `--grid seed 0 1 2` (repeatable: every combination)")
     args = parser.parse_args(argv)
 
     try:
+        if args.jobs < 1:
+            raise ParameterError(f"--jobs must be at least 1, got {args.jobs}")
         paths = find_notebooks(args.notebooks)
         raw = parse_params(args.param)
-        # Validate every notebook's parameters before running any of them.
-        per_notebook = {p: validate_parameters(p, raw) for p in paths}
+        # Validate every notebook's parameters (every grid point's) before running any of them.
+        jobs = grid_jobs(paths, raw, args.grid)
     except (NotebookError, ParameterError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -185,15 +270,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if html_dir is not None:
         html_dir.mkdir(parents=True, exist_ok=True)
 
-    from tqdm.auto import tqdm
-    results = []
-    bar = tqdm(paths, desc="notebooks", unit="nb")
-    for path in bar:
-        bar.set_postfix_str(path.stem)
-        result = run_notebook(path, out_dir, per_notebook[path], args.timeout, html_dir)
-        results.append(result)
-        tqdm.write(f"{result.status:>6}  {result.seconds:6.1f} s  {path.name}")
-    bar.close()
+    results = run_jobs(jobs, out_dir, args.timeout, html_dir, args.jobs)
     write_summary(results, raw, Path(args.summary))
     failed = [r for r in results if r.status != "ok"]
     print(f"\n{len(results) - len(failed)} of {len(results)} notebooks ran; summary in {args.summary}")
