@@ -171,3 +171,11 @@ def test_cuda_extraction_equals_cpu(single, tmp_path):
     store = extract(model, worker.make_batches(), LAYERS, out=str(tmp_path / "cuda"), progress=False)
     for name in LAYERS:
         torch.testing.assert_close(store[name], single[name], atol=1e-5, rtol=1e-5)
+
+
+def test_covariance_streams_a_sharded_layer_like_one_array(two_ranks, single):
+    from helpers.ops.covariance import covariance
+    sharded = covariance(ActivationStore(str(two_ranks / "acts")), "2", batch_size=7, warn=False)
+    whole = covariance(single, "2", batch_size=7, warn=False)
+    assert sharded.n == whole.n == 38
+    torch.testing.assert_close(sharded.covariance(), whole.covariance(), atol=1e-10, rtol=1e-10)

@@ -25,6 +25,7 @@ from typing import Iterable, Union
 import numpy as np
 import torch
 
+from helpers.core.shards import ConcatRows
 from helpers.core.store import ActivationStore
 
 Batch = Union[torch.Tensor, np.ndarray]
@@ -132,7 +133,7 @@ def covariance(data: Union[Batch, ActivationStore, Iterable[Batch]], layer: str 
     elif layer is not None:
         raise ValueError("layer=... is only for an ActivationStore")
     acc = StreamingCovariance()
-    if isinstance(data, (torch.Tensor, np.ndarray)):
+    if isinstance(data, (torch.Tensor, np.ndarray, ConcatRows)):  # read batch_size rows at a time
         if data.ndim < 2:
             raise ValueError(f"data must have shape (N, d) or (N, ..., d), got {tuple(data.shape)}")
         for start in range(0, data.shape[0], batch_size):
