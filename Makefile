@@ -66,6 +66,8 @@ bench: setup
 	$(PY) benchmarks/sae.py
 	$(PY) benchmarks/steering.py
 	$(PY) benchmarks/patching.py
+	$(PY) benchmarks/compression.py
+	$(PY) benchmarks/scaling.py
 
 # Retrain the zoo's own models from their seeds and overwrite data/zoo/ (about 100 min on 2 CPU cores:
 # ~8 min for each CNN, ~5 min for the captioner, ~42 min for each GPT, ~2 min for the generator). Each script records its metrics and the SHA-256 of every
