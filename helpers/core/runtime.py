@@ -34,7 +34,9 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     name = device.strip().lower()
     if name == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda")
+            # under torchrun each process on a machine takes its own GPU
+            local = int(os.environ.get("LOCAL_RANK", 0))
+            return torch.device("cuda", local % torch.cuda.device_count())
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
