@@ -9,7 +9,26 @@ from typing import Mapping, Optional, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import seaborn as sns
 import torch
+
+_THEMED = False
+
+
+def theme() -> None:
+    """The curriculum's one figure theme (seaborn "ticks": no grid over images, muted palette), set once.
+
+    Importing :mod:`helpers.plot` sets it; calling again changes nothing.
+
+    Example:
+        >>> theme(); plt.rcParams["axes.spines.top"]
+        False
+    """
+    global _THEMED
+    if not _THEMED:
+        sns.set_theme(context="notebook", style="ticks", palette="deep", font_scale=0.85,
+                      rc={"axes.spines.top": False, "axes.spines.right": False, "image.cmap": "viridis"})
+        _THEMED = True
 
 
 def to_numpy(x) -> np.ndarray:
@@ -119,3 +138,6 @@ def overlay_grid(images: Sequence, heatmaps: Sequence, titles: Optional[Sequence
             ax.set_title(titles[i], fontsize=7)
     fig.tight_layout()
     return fig
+
+
+theme()

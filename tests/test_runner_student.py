@@ -100,7 +100,10 @@ def test_key_figures_are_parsed_from_stream_outputs():
 def test_strip_solutions_keeps_indentation_and_text():
     src = "def f(x):\n    y = 1\n    # SOLUTION: add one\n    return x + y\n    # END SOLUTION\nprint('after')"
     out = strip_solutions(src)
-    assert out == "def f(x):\n    y = 1\n    raise NotImplementedError(\"Exercise: add one\")\nprint('after')"
+    assert out == ("def f(x):\n    y = 1\n    # Exercise 00.1: add one\n    # Write your code here, then delete the next line.\n"
+                   "    raise NotImplementedError(\"exercise 00.1\")\nprint('after')")
+    long = strip_solutions("    # SOLUTION: " + "word " * 60 + "\n    pass\n    # END SOLUTION", prefix="07", first=3)
+    assert all(len(line) <= 88 for line in long.splitlines()) and 'NotImplementedError("exercise 07.3")' in long
     for broken in ("# SOLUTION\nx = 1", "# END SOLUTION", "# SOLUTION\n# SOLUTION\n# END SOLUTION"):
         with pytest.raises(MarkerError):
             strip_solutions(broken)
@@ -196,3 +199,46 @@ def test_runner_drops_kernel_noise_but_keeps_real_output_and_errors(tmp_path, ca
     assert "a real message from the kernel process" in err  # what the kernel writes is not swallowed
     assert "FAILED b_bad.ipynb, cell 3" in err and "ZeroDivisionError: division by zero" in err
     assert "answer=42" in (tmp_path / "summary.md").read_text()
+
+
+def _learner_shell(tmp_path, monkeypatch):
+    """An IPython shell with the friendly handler and the hidden reference of exercise 99.1."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from helpers.course.student import write_references
+
+    reference = "def double(x):\n    # SOLUTION: twice x\n    return 2 * x\n    # END SOLUTION"
+    write_references({"99.1": {"title": "double it", "source": reference}}, tmp_path)
+    monkeypatch.setenv("ACTIVATION_LAB_REFERENCES", str(tmp_path / ".references.json"))
+    from helpers.course import learner
+
+    shell = InteractiveShell.instance()
+    assert learner.install(shell)  # what importing helpers.course.checks does in a kernel
+    shell.run_cell("from helpers.course import checks\nimport torch")
+    return shell, strip_solutions(reference, prefix="99")
+
+
+def test_an_unsolved_exercise_shows_one_box_and_the_notebook_goes_on_with_the_reference(tmp_path, monkeypatch, capsys):
+    shell, stub = _learner_shell(tmp_path, monkeypatch)
+    assert "2 * x" not in stub and "2 * x" not in (tmp_path / ".references.json").read_text()  # not in plain text
+    assert shell.run_cell(stub).success
+    check = "msg = checks.check_against(double, lambda x: x + x, [(torch.ones(2),)], 'double')\nafter = double(21)"
+    result = shell.run_cell(check)
+    out = capsys.readouterr().out
+    assert result.success  # Run All goes on
+    assert "Exercise not done yet: double it" in out and "runs on the reference solution" in out
+    assert "Traceback" not in out and "helpers/course" not in out
+    assert shell.user_ns["after"] == 42 and "1 case(s) match" in shell.user_ns["msg"]
+    # a stub at the top level of a cell: the cell itself is replaced by its reference
+    assert shell.run_cell('raise NotImplementedError("exercise 99.1")').success
+    assert "Exercise not done yet" in capsys.readouterr().out
+
+
+def test_a_wrong_answer_shows_not_quite_without_traceback_and_stops(tmp_path, monkeypatch, capsys):
+    shell, _ = _learner_shell(tmp_path, monkeypatch)
+    result = shell.run_cell("checks.check_against(lambda x: x * 3, lambda x: x + x, [(torch.ones(2),)], 'double')")
+    out = capsys.readouterr().out
+    assert not result.success  # Run All stops at a wrong answer
+    assert out.startswith("Not quite: double, case 0: values differ") and "Traceback" not in out
+    # other errors keep their usual traceback
+    result = shell.run_cell("raise NotImplementedError('a library feature')")
+    assert not result.success and "NotImplementedError" in capsys.readouterr().out

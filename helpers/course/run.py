@@ -127,6 +127,7 @@ def run_notebook(path: Path, out_dir: Path, params: dict[str, Any], timeout: Opt
     """
     import papermill as pm
 
+    os.environ.setdefault("ACTIVATION_LAB_STATIC", "1")  # explorers draw their default state (helpers.course.explorers)
     stem = path.stem + (f"[{label}]" if label else "")
     out_path = out_dir / (stem + path.suffix)
     t0 = time.perf_counter()
