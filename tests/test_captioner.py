@@ -129,6 +129,18 @@ def test_eci_removes_an_earlier_words_map():
     assert with_eci.scales[0] == pytest.approx(least_squares_scale(second + 0.5 * first, first))
 
 
+def test_eci_correct_weights_the_earlier_maps_and_fits_one_scale():
+    from helpers.explain.token_maps import eci_correct
+
+    earlier = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    current = torch.tensor([3.0, 1.0, 2.0])  # 3x word 0's map (weight 3/4) + 1x word 1's (weight 1/4) + own evidence
+    fixed, lam = eci_correct(current, earlier, torch.tensor([3.0, 1.0]))
+    assert lam == pytest.approx(4.0, rel=1e-6)  # interference (0.75, 0.25, 0) fits current at scale 4
+    assert torch.allclose(fixed, torch.tensor([0.0, 0.0, 2.0]), atol=1e-5)
+    unweighted, _ = eci_correct(current, earlier, torch.tensor([1.0, 1.0]))
+    assert not torch.allclose(unweighted, fixed)  # the text scores matter
+
+
 def test_refused_word_names_close_matches():
     with pytest.raises(ValueError, match=r"never emits 'sneakers'.*'sneaker'"):
         check_word("sneakers", VOCAB)

@@ -242,3 +242,59 @@ def test_a_wrong_answer_shows_not_quite_without_traceback_and_stops(tmp_path, mo
     # other errors keep their usual traceback
     result = shell.run_cell("raise NotImplementedError('a library feature')")
     assert not result.success and "NotImplementedError" in capsys.readouterr().out
+
+
+def test_learner_notebook_runs_to_the_end_in_a_kernel_on_the_hidden_reference(tmp_path):
+    """Run All in a real kernel (papermill): the unsolved exercise shows the box, later cells use the reference."""
+    import papermill as pm
+    from helpers.course.student import main as student_main
+
+    source = tmp_path / "src"
+    source.mkdir()
+    nb = new_notebook(cells=[new_markdown_cell("# 98 test"), new_code_cell(PARAMS, metadata={"tags": ["parameters"]}),
+                             new_code_cell("import torch\nfrom helpers.course import checks"),
+                             new_markdown_cell("**Exercise: double it** · difficulty 1/5 · importance 1/5 · about 1 min"),
+                             new_code_cell("def double(x):\n    # SOLUTION: twice x\n    return x + x\n    # END SOLUTION"),
+                             new_code_cell("print(checks.check_against(double, lambda x: 2 * x, [(torch.ones(2),)], 'double'))"),
+                             new_code_cell("print('KEY after=' + str(double(21)))")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, source / "98_test.ipynb")
+    out = tmp_path / "student"
+    assert student_main([str(source / "98_test.ipynb"), "--out", str(out)]) == 0
+    learner = (out / "98_test.ipynb").read_text()
+    assert "x + x" not in learner and "exercise 98.1" in learner
+    pm.execute_notebook(str(out / "98_test.ipynb"), str(tmp_path / "ran.ipynb"), kernel_name="python3",
+                        progress_bar=False, cwd=str(out))  # raises if any cell fails
+    ran = nbformat.read(tmp_path / "ran.ipynb", as_version=4)
+    outputs = [o for c in ran.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    html = [o.data["text/html"] for o in outputs if o.output_type == "display_data" and "text/html" in o.get("data", {})]
+    assert len(html) == 1 and 'class="al-exercise-notice"' in html[0] and "Exercise not done yet: double it" in html[0]
+    assert key_figures(ran) == {"after": "42"}
+
+
+FORMAT = re.compile(r"^\*\*Exercise: (?P<title>[^*]+)\*\* · difficulty (?P<d>[1-5])/5 · importance (?P<i>[1-5])/5 · "
+                    r"about (?P<m>\d+) min$", flags=re.M)
+FORMAT_PENDING = {"13"}  # being rewritten in parallel (issue 14); remove once it follows the format
+
+
+def test_every_notebook_has_two_rated_exercises_with_hints_apart_from_the_check():
+    for path in find_notebooks():
+        if path.name[:2] in FORMAT_PENDING:
+            continue
+        nb = nbformat.read(path, as_version=4)
+        rated = 0
+        for i, cell in enumerate(nb.cells):
+            if cell.cell_type != "code" or not re.search(r"^[ \t]*# SOLUTION\b", cell.source, flags=re.M):
+                continue
+            before = nb.cells[i - 1]
+            assert before.cell_type == "markdown" and FORMAT.search(before.source), \
+                f"{path.name} cell {i}: the markdown cell before an exercise needs the '**Exercise: ...** · difficulty' line"
+            hint = re.search(r"<details><summary>Hint</summary>(.*?)</details>", before.source, flags=re.S)
+            # the stub's one line names the task; it must not be the code itself
+            what = re.search(r"# SOLUTION:?\s*(.*)", cell.source).group(1)
+            assert len(what) <= 110 and not re.search(r"[=*@]|\.sum\(|\*\*", what), f"{path.name} cell {i}: stub gives code away: {what!r}"
+            if hint:
+                assert "SOLUTION" not in hint.group(1)
+            rated += 1
+        assert rated >= 2, f"{path.name}: {rated} rated exercise(s), at least 2 wanted"

@@ -92,6 +92,21 @@ class TokenMaps:
     scales: list[float] = field(default_factory=list)
 
 
+def eci_correct(current: torch.Tensor, earlier: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """Estimated causal inference: ``current`` (P,) minus the ``weights``-averaged ``earlier`` maps (K, P) at their
+    least-squares scale, then ReLU. Returns (the corrected map, the scale).
+
+    Example:
+        >>> m, lam = eci_correct(torch.tensor([2.0, 4.0, 1.0]), torch.tensor([[1.0, 2.0, 0.0]]), torch.tensor([3.0]))
+        >>> m.tolist(), round(lam, 3)
+        ([0.0, 0.0, 1.0], 2.0)
+    """
+    w = weights / (weights.sum() + EPS)
+    interference = (earlier * w[:, None]).sum(0)
+    lam = least_squares_scale(current, interference)
+    return (current - lam * interference).clamp_min(0), lam
+
+
 def token_activation_maps(logits: torch.Tensor, tokens: torch.Tensor, n_visual: int, grid: Sequence[int],
                           explain: Optional[Sequence[int]] = None, eci: bool = True, rgf: bool = True,
                           k: int = 3) -> TokenMaps:
@@ -118,10 +133,7 @@ def token_activation_maps(logits: torch.Tensor, tokens: torch.Tensor, n_visual: 
         m, lam = img, 0.0
         earlier = [i for i in range(1, t) if int(tokens[i]) != int(tokens[t])]
         if eci and earlier:
-            w = txt[earlier] / (txt[earlier].sum() + EPS)
-            interference = (torch.stack([raw[i] for i in earlier]) * w[:, None]).sum(0)
-            lam = least_squares_scale(img, interference)
-            m = (img - lam * interference).clamp_min(0)
+            m, lam = eci_correct(img, torch.stack([raw[i] for i in earlier]), txt[earlier])
         corrected[t], scales[t] = m, lam
         both = torch.cat([m, txt[:-1]])  # without the position that predicts the word itself
         lo, hi = both.min(), both.max()
