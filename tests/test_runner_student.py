@@ -238,7 +238,8 @@ def test_a_wrong_answer_shows_not_quite_without_traceback_and_stops(tmp_path, mo
     result = shell.run_cell("checks.check_against(lambda x: x * 3, lambda x: x + x, [(torch.ones(2),)], 'double')")
     out = capsys.readouterr().out
     assert not result.success  # Run All stops at a wrong answer
-    assert out.startswith("Not quite: double, case 0: values differ") and "Traceback" not in out
+    assert "Not quite: double, case 0: values differ" in out and "Traceback" not in out and "checks.py" not in out
+    assert len(out.strip().splitlines()) == 2
     # other errors keep their usual traceback
     result = shell.run_cell("raise NotImplementedError('a library feature')")
     assert not result.success and "NotImplementedError" in capsys.readouterr().out
@@ -271,6 +272,16 @@ def test_learner_notebook_runs_to_the_end_in_a_kernel_on_the_hidden_reference(tm
     html = [o.data["text/html"] for o in outputs if o.output_type == "display_data" and "text/html" in o.get("data", {})]
     assert len(html) == 1 and 'class="al-exercise-notice"' in html[0] and "Exercise not done yet: double it" in html[0]
     assert key_figures(ran) == {"after": "42"}
+
+    # a wrong answer fails the run (nbval and papermill see an error) with two lines and no traceback
+    wrong = nbformat.read(source / "98_test.ipynb", as_version=4)
+    wrong.cells[4].source = "def double(x):\n    return 3 * x"
+    nbformat.write(wrong, tmp_path / "98_wrong.ipynb")
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        pm.execute_notebook(str(tmp_path / "98_wrong.ipynb"), str(tmp_path / "ran_wrong.ipynb"), kernel_name="python3",
+                            progress_bar=False, cwd=str(out))
+    assert err.value.ename == "CheckFailed" and "helpers/course" not in "".join(err.value.traceback)
+    assert err.value.traceback[0].startswith("Not quite: double, case 0")
 
 
 FORMAT = re.compile(r"^\*\*Exercise: (?P<title>[^*]+)\*\* · difficulty (?P<d>[1-5])/5 · importance (?P<i>[1-5])/5 · "

@@ -10,8 +10,8 @@ a check raises for it, and
    :func:`encode_references`) so the names it defines exist, then runs the current cell again;
 3. marks the cell as succeeded, so Run All goes on.
 
-A wrong answer (:class:`CheckFailed`) shows "Not quite: <what differs>" (``div.al-check-failed``)
-without a traceback, and stops Run All there.
+A wrong answer (:class:`CheckFailed`) shows "Not quite: <what differs>" as a two-line error output
+without a traceback, and stops Run All (and nbval, papermill) there.
 
 Example:
     >>> blob = encode_references({"00.1": {"title": "t", "source": "x = 1"}})
@@ -38,11 +38,22 @@ STUB = re.compile(r"\bexercise (\d{2}\.\d+)\b")
 
 
 class CheckFailed(AssertionError):
-    """The learner's answer differs from the reference (the message says how, not what to write)."""
+    """The learner's answer differs from the reference (the message says how, not what to write).
+
+    In IPython it shows as two lines instead of a traceback (``_render_traceback_``), still as an error
+    output, so Run All, nbval and papermill stop at it.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return ["Not quite: " + str(self).split("\n")[0],
+                "Change your code in the exercise cell, run it, then run this check again."]
 
 
 class ExerciseNotDone(CheckFailed):
     """The learner's function still raises the stub of ``make student``."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [str(self).split("\n")[0]]
 
 
 def encode_references(refs: dict[str, dict[str, str]]) -> str:
@@ -79,7 +90,7 @@ def exercise_id(err: BaseException) -> Optional[str]:
 
 def box(kind: str, title: str, lines: list[str]) -> dict[str, str]:
     """A display bundle: an HTML box of class ``al-<kind>`` and the same words as plain text."""
-    colour = {"exercise-notice": "#2d6cdf", "check-failed": "#c9302c"}[kind]
+    colour = {"exercise-notice": "#2d6cdf"}[kind]
     body = "".join(f"<div>{html.escape(line)}</div>" for line in lines)
     markup = (f'<div class="al-{kind}" style="border-left:4px solid {colour};padding:6px 10px;'
               f'background:rgba(127,127,127,0.08)"><b>{html.escape(title)}</b>{body}</div>')
@@ -101,17 +112,12 @@ def handle(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Op
     if isinstance(value, NotImplementedError) and ex_id is None:
         shell.showtraceback((etype, value, tb), tb_offset=tb_offset)  # not an exercise stub: the usual traceback
         return []
-    if not isinstance(value, ExerciseNotDone) and not isinstance(value, NotImplementedError):
-        _show(box("check-failed", "Not quite: " + str(value).split("\n")[0],
-                  ["Change your code in the exercise cell, run it, then run this check again."]))
+    unsolved = isinstance(value, (ExerciseNotDone, NotImplementedError))
+    reference = load_reference(ex_id) if ex_id and unsolved else None
+    if reference is None:  # a wrong answer, or no hidden reference: a short error output (the cell fails)
+        shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
         return []
-    reference = load_reference(ex_id) if ex_id else None
-    title = reference["title"] if reference else (ex_id or "this exercise")
-    if reference is None:
-        _show(box("exercise-notice", f"Exercise not done yet: {title}",
-                  ["Write it in the exercise cell (replace the `raise NotImplementedError` line), run that cell, "
-                   "then run this one again."]))
-        return []
+    title = reference["title"]
     _show(box("exercise-notice", f"Exercise not done yet: {title}",
               ["The rest of the notebook runs on the reference solution, so Run All goes on.",
                "Write your own version in the exercise cell (replace the `raise NotImplementedError` line) "
