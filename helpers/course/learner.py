@@ -119,7 +119,7 @@ def handle(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Op
         return []
     title = reference["title"]
     _show(box("exercise-notice", f"Exercise not done yet: {title}",
-              ["The rest of the notebook runs on the reference solution, so Run All goes on.",
+              ["The rest of the notebook runs on the reference solution (this cell ran again with it), so Run All goes on.",
                "Write your own version in the exercise cell (replace the `raise NotImplementedError` line) "
                "and run it to use yours."]))
     result = getattr(shell.displayhook, "exec_result", None)  # the running cell's ExecutionResult
