@@ -18,10 +18,10 @@ def test_unit_browser_follows_layer_and_unit_and_shows_the_top_inputs():
     acts = torch.zeros(10, 4, 2, 2)
     acts[7, 2] = 5.0  # input 7 is unit 2's strongest
     ex = E.unit_browser({"conv": acts, "fc": torch.arange(30.0).reshape(10, 3)}, labels=[f"x{i}" for i in range(10)])
-    assert "unit 0" in ex.status.value and "zeros 100%" in ex.status.value
+    assert "unit 0" in ex.status.value and "off for 100% of inputs" in ex.status.value
     first = ex.last_png
     ex.controls["unit"].value = 2
-    assert "top input x7" in ex.status.value and "zeros 90%" in ex.status.value and ex.last_png != first
+    assert "top input x7" in ex.status.value and "off for 90% of inputs" in ex.status.value and ex.last_png != first
     ex.controls["layer"].value = "fc"
     assert ex.controls["unit"].max == 2 and "top input x9" in ex.status.value
     assert _png_ok(ex.output.outputs[0]["data"]["image/png"])

@@ -131,7 +131,7 @@ def unit_browser(acts: Mapping[str, torch.Tensor], inputs: Optional[torch.Tensor
                 sub.set_title(f"{values[i]:.2f}", fontsize=8)
             else:
                 sub.text(0.5, 0.5, f"{names[i]}\n{values[i]:.2f}", ha="center", va="center", fontsize=8, wrap=True)
-        text = (f"{layer} · unit {unit} · mean {values.mean():.3f} · zeros {(values == 0).mean():.0%} · "
+        text = (f"{layer} · unit {unit} · mean {values.mean():.3f} · off for {(values == 0).mean():.0%} of inputs · "
                 f"top input {names[top[0]]}")
         return fig, text
 
