@@ -250,6 +250,10 @@ def test_activation_stats_and_monitor_bounds():
     late = seen.clone()
     late[1, 1, 2] += 1e6                                             # only the second layer's maximum
     assert mon.first_alarm(late)[:2] == [None, "3"]
+    wide = monitor.Monitor.fit(model, ["1", "3"], x, margin=0.5)
+    assert torch.allclose(wide.high - wide.low, 2 * (mon.high - mon.low)) and bool((wide.low < mon.low).all())
+    with pytest.raises(ValueError, match="margin"):
+        monitor.Monitor.fit(model, ["1"], x, margin=-1)
     assert hook_count(model) == 0
 
 

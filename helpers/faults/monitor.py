@@ -58,13 +58,18 @@ class Monitor:
         return torch.cat(outputs), torch.cat(stats)
 
     @classmethod
-    def fit(cls, model: nn.Module, layers: Sequence[str], images: torch.Tensor, batch: int = 250) -> "Monitor":
-        """Bounds = the smallest and largest value of each statistic over the clean ``images``."""
+    def fit(cls, model: nn.Module, layers: Sequence[str], images: torch.Tensor, batch: int = 250,
+            margin: float = 0.0) -> "Monitor":
+        """Bounds = the smallest and largest value of each statistic over the clean ``images``, each widened by
+        ``margin`` times the range (a few clean inputs out of any finite sample fall just outside it)."""
         if len(images) < 2:
             raise ValueError("Monitor.fit needs at least two clean images")
+        if not margin >= 0:
+            raise ValueError(f"margin must be >= 0 (a fraction of each range), got {margin}")
         mon = cls(list(layers), torch.zeros(0), torch.zeros(0))
         _, stats = mon.observe(model, images, batch)
-        mon.low, mon.high = stats.amin(0), stats.amax(0)
+        low, high = stats.amin(0), stats.amax(0)
+        mon.low, mon.high = low - margin * (high - low), high + margin * (high - low)
         return mon
 
     def layer_scores(self, stats: torch.Tensor) -> torch.Tensor:
