@@ -178,6 +178,10 @@ def test_activation_faults_touch_only_the_chosen_rows():
     assert not torch.equal(edited[0].view(torch.int32), out[0].view(torch.int32))
     with pytest.raises(ValueError, match="one bool per batch row"):
         bitflip.activation_faults(0.2, rows=torch.tensor([True]))(out)
+    # int8 activations with a calibrated step: whatever flips, every value stays within [-128, 127] steps
+    step = 1.0 / 127
+    edited8 = bitflip.activation_faults(0.2, "int8", scale=step, generator=torch.Generator().manual_seed(1))(out)
+    assert edited8.abs().max() <= 128 * step + 1e-6 and not torch.allclose(edited8, out, atol=step)
 
 
 # ---- clipping ---------------------------------------------------------------------------------------------

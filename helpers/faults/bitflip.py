@@ -1,8 +1,9 @@
 """Bit flips in stored numbers: float32 and int8 tensors, random faults at a bit-error rate, weight faults.
 
 A number in memory is a row of bits. Flipping one bit of a float32 (1 sign, 8 exponent, 23 mantissa bits) changes
-it by a tiny amount (low mantissa bit), flips its sign, or multiplies it by up to 2**128 (high exponent bit). An int8
-number (two's complement) moves by at most 128 steps of its scale. ``flip_bits`` flips chosen bits, addressed by a
+it by a tiny amount (low mantissa bit), flips its sign, or multiplies it by up to 2**128 (high exponent bit). One flip
+moves an int8 number (two's complement) by at most 128 steps of its scale, and any number of flips keeps it within
+[-128, 127] steps. ``flip_bits`` flips chosen bits, addressed by a
 flat bit index ``element * bits + bit`` (bit 0 = least significant). ``random_bit_positions`` draws the faults of a
 memory in which every bit flips independently with probability ``rate`` (the bit-error rate).
 
