@@ -17,6 +17,13 @@ warnings.filterwarnings("ignore", message=".*quantized tensor creation functions
 from torch.ao.quantization.observer import HistogramObserver, MinMaxObserver, PerChannelMinMaxObserver  # noqa: E402
 
 
+def _same_up_to_ties(ours: torch.Tensor, torchs: torch.Tensor, scale: torch.Tensor) -> None:
+    """torch multiplies by 1/scale instead of dividing: an entry within float error of a rounding boundary may land
+    one step away; allow that for under 1% of the entries, nothing more."""
+    off = (ours - torchs).abs() / scale
+    assert off.max() <= 1.001 and (off > 1e-4).float().mean() < 0.01
+
+
 @pytest.fixture
 def acts() -> torch.Tensor:
     g = torch.Generator().manual_seed(0)
@@ -35,7 +42,7 @@ def test_per_tensor_affine_equals_minmax_observer(acts, bits):
     assert torch.allclose(scale, qp.scale.reshape(scale.shape), rtol=1e-6)
     assert int(zero) == int(qp.zero_point)
     ref = torch.fake_quantize_per_tensor_affine(acts, scale.item(), int(zero), 0, 2 ** bits - 1)
-    assert torch.allclose(fake_quant(acts, qp), ref, atol=1e-5 * scale.item())
+    _same_up_to_ties(fake_quant(acts, qp), ref, scale)
 
 
 def test_symmetric_equals_minmax_observer_with_restricted_range(acts):
@@ -54,7 +61,7 @@ def test_per_channel_equals_per_channel_observer(acts, axis):
     qp = calibration.calibrate(acts, 8, "minmax", symmetric=False, axis=axis)
     assert torch.allclose(scale, qp.scale, rtol=1e-6) and torch.equal(zero.long(), qp.zero_point.long())
     ref = torch.fake_quantize_per_channel_affine(acts, scale, zero.int(), axis, 0, 255)
-    assert torch.allclose(fake_quant(acts, qp), ref, atol=1e-5 * scale.max().item())
+    _same_up_to_ties(fake_quant(acts, qp), ref, scale.reshape(1, -1, 1) if axis == 1 else scale)
 
 
 def test_mse_range_is_as_good_as_histogram_observer_and_beats_minmax():
