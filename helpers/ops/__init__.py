@@ -11,5 +11,6 @@
 | ``similarity`` | linear CKA in feature space (no n x n matrix) |
 | ``integrated`` | integrated gradients of any batched function (right Riemann sum), completeness gap |
 | ``whitening`` | input Gram matrices of linear layers (``input_grams``), Cholesky root with damping, symmetric square root |
+| ``quantization`` | uniform integer quantization: bit-width check, scale and zero point, quantize / dequantize / fake quant, SQNR |
 | ``logistic`` | multinomial logistic regression with an L2 penalty, fitted by L-BFGS (``fit_logistic``) |
 """
