@@ -33,6 +33,7 @@ from helpers.core.editing import ablate, add_vector, edit, mask_below, patch_fro
 from helpers.core.extraction import extract
 from helpers.core.listing import LayerInfo, layers
 from helpers.core.names import LayerNotFoundError, resolve_layers
+from helpers.core.paths import build_dir
 from helpers.core.runtime import pick_device, setup
 from helpers.core.store import ActivationStore
 
@@ -41,7 +42,7 @@ SUBPACKAGES = tuple(sorted(p.name for p in Path(__file__).parent.iterdir() if (p
 
 __all__ = [
     "Activations", "ActivationStore", "CaptureTooLargeError", "ChecksumError", "LayerInfo", "LayerNotFoundError",
-    "ModifiedInPlaceError", "ablate", "add_vector", "capture", "edit", "extract", "layers", "mask_below",
+    "ModifiedInPlaceError", "ablate", "add_vector", "build_dir", "capture", "edit", "extract", "layers", "mask_below",
     "patch_from", "pick_device", "replace_with", "resolve_layers", "set_entries", "setup", "topk", *SUBPACKAGES,
 ]
 
