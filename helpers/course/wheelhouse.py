@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import subprocess
 import sys
@@ -73,13 +74,18 @@ def download(folder: Path = WHEELHOUSE, pip_args: Sequence[str] = ()) -> float:
     return time.perf_counter() - t0
 
 
+def _normal(name: str) -> str:
+    """A distribution name as wheel files spell it (PEP 503 normalised, then ``-`` -> ``_``)."""
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
 def check_complete(folder: Path) -> None:
     """Raise ``FileNotFoundError`` naming what is missing when ``folder`` lacks the zoo or build wheels."""
     if not folder.is_dir():
         raise FileNotFoundError(f"no wheelhouse at {folder}: run `make wheelhouse` first")
-    names = {p.name.lower().replace("-", "_") for p in folder.iterdir()}
-    wanted = [r.split("==")[0].split(">")[0].split("<")[0].strip() for r in zoo_requirements() + build_requirements()]
-    missing = [w for w in wanted if not any(n.startswith(w.lower().replace("-", "_") + "-") for n in names)]
+    have = {_normal(p.name.split("-")[0]) for p in folder.iterdir() if p.suffix in (".whl", ".gz", ".zip")}
+    wanted = [re.split(r"[=<>!~\[; ]", r, maxsplit=1)[0] for r in zoo_requirements() + build_requirements()]
+    missing = [w for w in wanted if _normal(w) not in have]
     if missing:
         raise FileNotFoundError(f"{folder} lacks wheels for {', '.join(missing)}: run `make wheelhouse` again")
 
