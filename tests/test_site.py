@@ -85,6 +85,9 @@ def test_hide_solutions_keeps_indent_and_everything_else():
                      "print(square(3))")
     assert solutions == ["return x * x"]
     assert site.hide_solutions("a = 1") == ("a = 1", [])
+    long = "    # SOLUTION: " + "word " * 40 + "\n    pass\n    # END SOLUTION"
+    lines = site.hide_solutions(long)[0].splitlines()
+    assert len(lines) > 1 and all(len(line) <= 88 and line.startswith("    #") for line in lines)
 
 
 def test_build_site(tmp_path):

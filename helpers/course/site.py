@@ -26,6 +26,7 @@ import copy
 import html
 import shutil
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Optional, Sequence
@@ -65,7 +66,9 @@ def hide_solutions(source: str) -> tuple[str, list[str]]:
         start = START.match(line)
         if start and not END.match(line) and current is None:
             what = start["what"].strip() or "complete this block"
-            shown.append(f"{start['indent']}# Exercise: {what}  (reference solution below)")
+            indent = start["indent"]
+            shown += textwrap.wrap(f"Exercise: {what}  (reference solution below)", width=88 - len(indent),
+                                   initial_indent=f"{indent}# ", subsequent_indent=f"{indent}#   ")
             current = []
         elif END.match(line) and current is not None:
             solutions.append(_dedent(current))
@@ -80,7 +83,6 @@ def hide_solutions(source: str) -> tuple[str, list[str]]:
 
 
 def _dedent(lines: list[str]) -> str:
-    import textwrap
     return textwrap.dedent("\n".join(lines)).strip("\n")
 
 
