@@ -52,7 +52,7 @@ run: setup
 test: unit notebooks rerun
 
 unit: setup
-	$(PY) -m pytest -q -p no:cacheprovider --doctest-modules helpers tests
+	$(PY) -m pytest -q -rs -p no:cacheprovider --doctest-modules helpers tests
 
 notebooks: setup
 	NOTEBOOK_BUDGET=$(NOTEBOOK_BUDGET) $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
