@@ -48,6 +48,7 @@ system-browser:
 
 run: setup
 	$(PY) -m helpers.course.run $(NB) $(PARAM_FLAGS)
+	$(PY) -m helpers.course.site
 
 test: unit notebooks rerun
 

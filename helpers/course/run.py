@@ -6,7 +6,7 @@
     python -m helpers.course.run --jobs 2                 # two notebooks at a time, one CPU thread each
     python -m helpers.course.run 13 --grid seed 0 1 2 3 4 --jobs 2   # one notebook over five seeds
 
-Executed copies go to ``build/notebooks/``, HTML to ``build/html/``, and a table of
+Executed copies go to ``build/notebooks/`` (``make site`` publishes them as offline HTML), and a table of
 notebook, seconds, status and the ``KEY name=value`` figures to ``build/summary.md``.
 Exits non-zero when any notebook fails, naming the notebook, the cell and the error.
 
@@ -242,7 +242,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("-p", "--param", nargs="+", action="append", default=[], metavar="NAME VALUE",
                         help="a parameter: `-p seed 1` or `-p seed=1` (repeatable)")
     parser.add_argument("--out", default=str(ROOT / "build" / "notebooks"), help="folder for executed copies")
-    parser.add_argument("--html", default=str(ROOT / "build" / "html"), help="folder for HTML ('' to skip)")
+    parser.add_argument("--html", default="", help="also a quick nbconvert HTML per notebook into this folder (its "
+                        "MathJax comes from a CDN; `python -m helpers.course.site` builds the offline site)")
     parser.add_argument("--summary", default=str(ROOT / "build" / "summary.md"))
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds allowed per notebook (and per cell); over it counts as a failure")
