@@ -12,5 +12,6 @@
 | ``integrated`` | integrated gradients of any batched function (right Riemann sum), completeness gap |
 | ``whitening`` | input Gram matrices of linear layers (``input_grams``), Cholesky root with damping, symmetric square root |
 | ``quantization`` | uniform integer quantization: bit-width check, scale and zero point, quantize / dequantize / fake quant, SQNR |
+| ``information`` | entropy, joint counts and mutual information of discrete variables (plug-in, nats) |
 | ``logistic`` | multinomial logistic regression with an L2 penalty, fitted by L-BFGS (``fit_logistic``) |
 """
