@@ -179,3 +179,12 @@ def test_hypersphere_head_and_prototypes():
     assert hypersphere.prototype_predict(torch.tensor([[5.0, 0.2], [0.0, 0.3]]), classes, protos).tolist() == [4, 7]
     with pytest.raises(ValueError, match="scale"):
         hypersphere.EmbeddingHead(6, 4, 3, normalised=True, scale=0.0)
+
+
+def test_load_balancing_loss_equals_transformers_mixtral_over_k():
+    mixtral = pytest.importorskip("transformers.models.mixtral.modeling_mixtral")
+    logits = torch.randn(40, 6, generator=torch.Generator().manual_seed(3))
+    for k in (1, 2, 3):
+        ours = routers.load_balancing_loss(logits.softmax(-1), routers.topk_weights(logits.softmax(-1), k))
+        theirs = mixtral.load_balancing_loss_func((logits,), num_experts=6, top_k=k)
+        torch.testing.assert_close(ours * k, theirs)
