@@ -9,6 +9,15 @@ _seconds: dict[str, float] = defaultdict(float)
 os.environ.setdefault("ACTIVATION_LAB_STATIC", "1")
 
 
+def pytest_configure(config):
+    # The unit tests run in this process: give it the thread count the Makefile exports (one by default), as
+    # helpers.setup does for notebooks; on 2 shared cores a second torch thread can make tests many times slower.
+    threads = os.environ.get("ACTIVATION_LAB_THREADS", "")
+    if threads.isdigit() and int(threads) > 0:
+        import torch
+        torch.set_num_threads(int(threads))
+
+
 def pytest_runtest_logreport(report):
     path = report.nodeid.split("::")[0]
     if path.endswith(".ipynb"):
