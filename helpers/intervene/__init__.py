@@ -7,5 +7,7 @@
 | ``transformerlens`` | a TransformerLens ``HookedTransformer`` with a helpers GPT's weights (for cross-checks) |
 | ``steering`` | steering vectors as objects: fit from contrastive prompts, apply through ``helpers.edit``, save and load |
 | ``austeer`` | atomic-unit steering: units ranked by momentum, a few scaled multiplicatively |
+| ``gact`` | G-ACT-style adaptive steering: per-prompt differences clustered, a probe picks each prompt's direction |
+| ``manifold`` | linear versus circle paths between the centroids of a cyclic concept (days of the week) |
 | ``function_vectors`` | per-head mean outputs, head patching, causal indirect effects, function vectors (GPT) |
 """

@@ -2,7 +2,7 @@
 
 | module | what |
 |---|---|
-| ``metrics`` | tie-aware ranks, Spearman, ROC AUC (also many columns at once), accuracy |
+| ``metrics`` | tie-aware ranks, Spearman, ROC AUC (also many columns at once), accuracy, cluster purity |
 | ``linalg`` | PCA, k-means, mean pairwise distance |
 | ``image`` | Gaussian blur, radial frequency, high-frequency energy, log spectrum |
 | ``batching`` | batched forward without gradients (``predict``) |
@@ -13,5 +13,6 @@
 | ``whitening`` | input Gram matrices of linear layers (``input_grams``), Cholesky root with damping, symmetric square root |
 | ``quantization`` | uniform integer quantization: bit-width check, scale and zero point, quantize / dequantize / fake quant, SQNR |
 | ``information`` | entropy, joint counts and mutual information of discrete variables (plug-in, nats) |
+| ``curves`` | least-squares circle (Kasa), cyclic order, points on an arc, a path's value at a level |
 | ``logistic`` | multinomial logistic regression with an L2 penalty, fitted by L-BFGS (``fit_logistic``) |
 """

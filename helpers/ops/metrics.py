@@ -1,5 +1,5 @@
 """Metrics the lessons share: tie-aware ranks, Spearman correlation, ROC AUC (one column, or many columns
-against many labels at once), accuracy.
+against many labels at once), accuracy, cluster purity.
 
 Example:
     >>> spearman(torch.tensor([[1.0, 2, 3]]), torch.tensor([[1.0, 3, 2]]))
@@ -79,6 +79,21 @@ def accuracy(predictions: torch.Tensor, labels: torch.Tensor) -> float:
         raise ValueError(f"need one prediction per label (and some), got {tuple(predictions.shape)} and "
                          f"{tuple(labels.shape)}")
     return (predictions == labels.to(predictions.device)).float().mean().item()
+
+
+def purity(clusters: torch.Tensor, labels: torch.Tensor) -> float:
+    """Share of items whose cluster's most common label is their own label (1.0: every cluster is one class).
+
+    Example:
+        >>> purity(torch.tensor([0, 0, 1, 1]), torch.tensor([5, 5, 7, 5]))
+        0.75
+    """
+    if clusters.shape != labels.shape or clusters.ndim != 1 or clusters.numel() == 0:
+        raise ValueError(f"need one cluster per label (1-D, non-empty), got {tuple(clusters.shape)} and "
+                         f"{tuple(labels.shape)}")
+    labels = labels.to(clusters.device)
+    hits = sum(int(torch.bincount(labels[clusters == c] - labels.min()).max()) for c in clusters.unique())
+    return hits / len(labels)
 
 
 def roc_auc_columns(scores: torch.Tensor, labels: torch.Tensor, chunk: int = 256) -> torch.Tensor:
