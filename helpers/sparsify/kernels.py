@@ -115,3 +115,58 @@ def read_bandwidth(nbytes: int = 192 << 20, repeats: int = 5) -> float:
         a.sum()
         best = min(best, time.perf_counter() - t)
     return a.numel() * 4 / best / 1e9
+
+
+def _seconds(fn) -> float:
+    flush_cache()
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def time_matvec(rows: np.ndarray, sparsities: list[float], repeats: int = 9, seed: int = 0) -> list[dict]:
+    """Time the batch-1 product with ``rows`` (n_in, n_out) dense and sparse, side by side, caches flushed.
+
+    For every sparsity ``s`` and repeat a fresh random set of ``round((1 - s) * n_in)`` kept rows is drawn (as a new
+    token would give) and four products are timed in rotating order, each after :func:`flush_cache`:
+    ``torch`` (``x @ W``, every row), ``kernel_all`` (this kernel with every row), ``kernel`` (only the kept rows)
+    and ``torch_gather`` (``x[idx] @ W[idx]`` with the kept rows copied into a buffer allocated once). Returns one dict per sparsity with
+    the best (smallest) seconds of each (on a shared machine a call that is preempted takes several times longer,
+    and a long call is preempted more often, so medians favour the short sparse call), ``speedup`` = the faster
+    dense time of the whole run / ``kernel``, ``gather_speedup`` alike, ``ideal`` = 1 / (1 - s), and ``speedup_median_pair``: the
+    median over repeats of the same ratio within one repeat (noisier under load).
+    The sparse result is checked against the dense product of the masked input first.
+    """
+    rng = np.random.default_rng(seed)
+    n_in = rows.shape[0]
+    w = torch.from_numpy(rows)  # (n_in, n_out), shares memory
+    all_rows = np.arange(n_in)
+    out = []
+    for s in sparsities:
+        keep = round((1.0 - s) * n_in)
+        times: dict[str, list[float]] = {"torch": [], "kernel_all": [], "kernel": [], "torch_gather": []}
+        for r in range(repeats):
+            x = rng.standard_normal(n_in).astype(np.float32)
+            idx = np.sort(rng.choice(n_in, keep, replace=False))
+            xt, it = torch.from_numpy(x), torch.from_numpy(idx)
+            if r == 0:
+                buf = torch.empty(keep, w.shape[1])  # allocated once: page faults would be timed otherwise
+            if r == 0:
+                masked = np.zeros_like(x)
+                masked[idx] = x[idx]
+                ref = torch.from_numpy(masked).double() @ w.double()
+                got = torch.from_numpy(gather_matvec(rows, x, idx)).double()
+                if not torch.allclose(got, ref, rtol=1e-3, atol=1e-3 * float(ref.abs().max())):
+                    raise AssertionError(f"the sparse kernel disagrees with the dense product at sparsity {s}")
+            fns = {"torch": lambda: xt @ w, "kernel_all": lambda: gather_matvec(rows, x, all_rows),
+                   "kernel": lambda: gather_matvec(rows, x, idx), "torch_gather": lambda: xt[it] @ torch.index_select(w, 0, it, out=buf)}
+            names = list(fns)
+            for k in names[r % 4:] + names[:r % 4]:
+                times[k].append(_seconds(fns[k]))
+        paired = np.minimum(times["torch"], times["kernel_all"]) / np.array(times["kernel"])
+        out.append({"sparsity": s, **{k: float(np.min(v)) for k, v in times.items()}, "ideal": 1.0 / (1.0 - s),
+                    "speedup_median_pair": float(np.median(paired))})
+    dense = min(min(o["torch"], o["kernel_all"]) for o in out)  # the dense product does not depend on s
+    for o in out:
+        o.update(dense=dense, speedup=dense / o["kernel"], gather_speedup=dense / o["torch_gather"])
+    return out
