@@ -101,20 +101,20 @@ def flush_cache(nbytes: int = 96 << 20, _buf: list = []) -> float:
     return float(_buf[0].sum())
 
 
-def read_bandwidth(nbytes: int = 192 << 20, repeats: int = 5) -> float:
-    """Memory read bandwidth in GB/s: the best of ``repeats`` sums over ``nbytes`` of float32 (torch's threads).
+def read_bandwidth(nbytes: int = 192 << 20, repeats: int = 5, blocks: int = 4) -> float:
+    """Memory read bandwidth in GB/s: a torch sum over ``nbytes`` of float32 in ``blocks`` pieces, each timed after
+    :func:`flush_cache`, the best of ``repeats`` per piece (short calls, as in :func:`time_matvec`).
 
     Example:
-        >>> read_bandwidth(8 << 20, repeats=2) > 0.1
+        >>> read_bandwidth(8 << 20, repeats=2, blocks=2) > 0.1
         True
     """
-    a = torch.ones(nbytes // 4)
-    best = float("inf")
+    pieces = torch.ones(nbytes // 4).chunk(blocks)
+    best = [float("inf")] * len(pieces)
     for _ in range(repeats):
-        t = time.perf_counter()
-        a.sum()
-        best = min(best, time.perf_counter() - t)
-    return a.numel() * 4 / best / 1e9
+        for i, p in enumerate(pieces):
+            best[i] = min(best[i], _seconds(p.sum))
+    return nbytes / sum(best) / 1e9
 
 
 def _seconds(fn) -> float:
@@ -124,33 +124,38 @@ def _seconds(fn) -> float:
     return time.perf_counter() - t
 
 
-def time_matvec(rows: np.ndarray, sparsities: list[float], repeats: int = 9, seed: int = 0) -> list[dict]:
+def time_matvec(rows: np.ndarray, sparsities: list[float], repeats: int = 9, seed: int = 0,
+                blocks: int = 4) -> list[dict]:
     """Time the batch-1 product with ``rows`` (n_in, n_out) dense and sparse, side by side, caches flushed.
 
     For every sparsity ``s`` and repeat a fresh random set of ``round((1 - s) * n_in)`` kept rows is drawn (as a new
-    token would give) and four products are timed in rotating order, each after :func:`flush_cache`:
-    ``torch`` (``x @ W``, every row), ``kernel_all`` (this kernel with every row), ``kernel`` (only the kept rows)
-    and ``torch_gather`` (``x[idx] @ W[idx]`` with the kept rows copied into a buffer allocated once). Returns one dict per sparsity with
-    the best (smallest) seconds of each (on a shared machine a call that is preempted takes several times longer,
-    and a long call is preempted more often, so medians favour the short sparse call), ``speedup`` = the faster
-    dense time of the whole run / ``kernel``, ``gather_speedup`` alike, ``ideal`` = 1 / (1 - s), and ``speedup_median_pair``: the
-    median over repeats of the same ratio within one repeat (noisier under load).
+    token would give) and these are timed in rotating order, each after :func:`flush_cache`: ``kernel`` (only the
+    kept rows) and ``torch_gather`` (``x[idx] @ W[idx]`` with the kept rows copied into a buffer allocated once).
+    The dense product is timed in ``blocks`` row blocks (each still far larger than the cache), ``torch``
+    (``x[a:b] @ W[a:b]``, views) and ``kernel_all`` (the kernel on every row of the block), and summed: on a
+    machine shared with other jobs a call is preempted with a probability that grows with its length, so a dense
+    call several times longer than a sparse one would be measured unfairly slow. Every figure is the best over
+    repeats (per block for the dense ones). Returns one dict per sparsity with these seconds, ``dense`` (the faster
+    dense product), ``speedup`` = ``dense / kernel``, ``gather_speedup`` alike, ``ideal`` = 1 / (1 - s), and
+    ``speedup_median_pair`` (the median over repeats of the ratio within a repeat, dense timed in one call).
     The sparse result is checked against the dense product of the masked input first.
     """
     rng = np.random.default_rng(seed)
     n_in = rows.shape[0]
     w = torch.from_numpy(rows)  # (n_in, n_out), shares memory
+    cuts = np.linspace(0, n_in, blocks + 1).astype(int)
+    block_rows = [np.arange(a, b) for a, b in zip(cuts[:-1], cuts[1:])]
+    dense_t: dict[str, list[list[float]]] = {"torch": [[] for _ in block_rows], "kernel_all": [[] for _ in block_rows]}
     all_rows = np.arange(n_in)
     out = []
     for s in sparsities:
         keep = round((1.0 - s) * n_in)
-        times: dict[str, list[float]] = {"torch": [], "kernel_all": [], "kernel": [], "torch_gather": []}
+        times: dict[str, list[float]] = {"kernel": [], "torch_gather": [], "dense_one_call": []}
+        buf = torch.empty(keep, w.shape[1])  # allocated once: page faults would be timed otherwise
         for r in range(repeats):
             x = rng.standard_normal(n_in).astype(np.float32)
             idx = np.sort(rng.choice(n_in, keep, replace=False))
             xt, it = torch.from_numpy(x), torch.from_numpy(idx)
-            if r == 0:
-                buf = torch.empty(keep, w.shape[1])  # allocated once: page faults would be timed otherwise
             if r == 0:
                 masked = np.zeros_like(x)
                 masked[idx] = x[idx]
@@ -158,15 +163,24 @@ def time_matvec(rows: np.ndarray, sparsities: list[float], repeats: int = 9, see
                 got = torch.from_numpy(gather_matvec(rows, x, idx)).double()
                 if not torch.allclose(got, ref, rtol=1e-3, atol=1e-3 * float(ref.abs().max())):
                     raise AssertionError(f"the sparse kernel disagrees with the dense product at sparsity {s}")
-            fns = {"torch": lambda: xt @ w, "kernel_all": lambda: gather_matvec(rows, x, all_rows),
-                   "kernel": lambda: gather_matvec(rows, x, idx), "torch_gather": lambda: xt[it] @ torch.index_select(w, 0, it, out=buf)}
+            fns = {"kernel": lambda: gather_matvec(rows, x, idx),
+                   "torch_gather": lambda: xt[it] @ torch.index_select(w, 0, it, out=buf),
+                   "dense_one_call": lambda: gather_matvec(rows, x, all_rows)}
+            for b, (a, e) in enumerate(zip(cuts[:-1], cuts[1:])):
+                fns[f"torch{b}"] = lambda a=a, e=e: xt[a:e] @ w[a:e]
+                fns[f"kernel_all{b}"] = lambda b=b: gather_matvec(rows, x, block_rows[b])
             names = list(fns)
-            for k in names[r % 4:] + names[:r % 4]:
-                times[k].append(_seconds(fns[k]))
-        paired = np.minimum(times["torch"], times["kernel_all"]) / np.array(times["kernel"])
+            for k in names[r % len(names):] + names[:r % len(names)]:
+                t = _seconds(fns[k])
+                if k in times:
+                    times[k].append(t)
+                else:
+                    kind = "torch" if k.startswith("torch") else "kernel_all"
+                    dense_t[kind][int(k[len(kind):])].append(t)
         out.append({"sparsity": s, **{k: float(np.min(v)) for k, v in times.items()}, "ideal": 1.0 / (1.0 - s),
-                    "speedup_median_pair": float(np.median(paired))})
-    dense = min(min(o["torch"], o["kernel_all"]) for o in out)  # the dense product does not depend on s
+                    "speedup_median_pair": float(np.median(np.array(times["dense_one_call"]) / times["kernel"]))})
+    best = {k: float(sum(min(t) for t in v)) for k, v in dense_t.items()}  # dense does not depend on s
     for o in out:
-        o.update(dense=dense, speedup=dense / o["kernel"], gather_speedup=dense / o["torch_gather"])
+        o.update(best, dense=min(best.values()))
+        o.update(speedup=o["dense"] / o["kernel"], gather_speedup=o["dense"] / o["torch_gather"])
     return out
