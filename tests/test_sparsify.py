@@ -155,3 +155,17 @@ def test_sparse_mlps_checks_rules_before_changing_anything():
     with pytest.raises(ValueError, match="Llama"):
         with sparse_mlp.sparse_mlps(nn.Linear(2, 2), {}):
             pass
+
+
+def test_time_matvec_reports_every_product_and_checks_the_kernel(monkeypatch):
+    rows = np.random.default_rng(0).standard_normal((403, 64), dtype=np.float32)
+    res = kernels.time_matvec(rows, [0.5, 0.9], repeats=2, blocks=2)
+    assert [r["sparsity"] for r in res] == [0.5, 0.9]
+    for r in res:
+        assert r["ideal"] == pytest.approx(1 / (1 - r["sparsity"]))
+        assert r["dense"] == min(r["torch"], r["kernel_all"]) > 0
+        assert r["speedup"] == pytest.approx(r["dense"] / r["kernel"])
+    broken = lambda rows, x, idx, out=None: np.zeros(rows.shape[1], np.float32)  # noqa: E731
+    monkeypatch.setattr(kernels, "gather_matvec", broken)
+    with pytest.raises(AssertionError, match="disagrees"):
+        kernels.time_matvec(rows, [0.5], repeats=1)
