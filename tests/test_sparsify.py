@@ -169,3 +169,20 @@ def test_time_matvec_reports_every_product_and_checks_the_kernel(monkeypatch):
     monkeypatch.setattr(kernels, "gather_matvec", broken)
     with pytest.raises(AssertionError, match="disagrees"):
         kernels.time_matvec(rows, [0.5], repeats=1)
+
+
+def test_the_kernel_leaves_torch_threads_alone():
+    before = torch.get_num_threads()
+    kernels.gather_matvec(np.ones((8, 8), np.float32), np.ones(8, np.float32), np.arange(8))
+    assert torch.get_num_threads() == before
+    kernels.set_threads(2)
+    try:
+        rows = np.random.default_rng(0).standard_normal((50, 600), dtype=np.float32)
+        x = np.ones(50, np.float32)
+        np.testing.assert_allclose(kernels.gather_matvec(rows, x, np.arange(0, 50, 2)), x[::2] @ rows[::2], rtol=1e-4,
+                                   atol=1e-4)
+        assert torch.get_num_threads() == before
+    finally:
+        kernels.set_threads(1)
+    with pytest.raises(ValueError, match="positive"):
+        kernels.set_threads(0)

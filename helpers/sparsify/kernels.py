@@ -5,7 +5,7 @@ For ``y = x @ W`` with ``W`` of shape (n_in, n_out) stored row by row (the spars
 rows of ``W``. At batch 1 the dense product is bound by memory bandwidth (it reads every weight once), so reading
 a fraction ``1 - s`` of the rows can at best be ``1 / (1 - s)`` times faster. The kernel reads the kept rows in
 place (no gathered copy: a copy reads and writes what it then reads again) four at a time, and splits the output
-columns among numba's threads.
+columns among numba's threads (:func:`set_threads`; one by default).
 
     rows = np.ascontiguousarray(linear.weight.detach().numpy().T)   # (n_in, n_out), once
     idx = kept_rows(x, threshold)                                   # entries with |x_i| > threshold
@@ -21,10 +21,10 @@ import torch
 from numba import njit, prange
 
 COLUMN_BLOCK = 4096  # output columns per parallel chunk (all of them on one thread for a 4096-wide layer)
+_THREADS = [1]       # numba threads of the kernel; 1 = the serial build, which never starts numba's thread pool
 
 
-@njit(parallel=True, fastmath=True, boundscheck=False, nogil=True)
-def _gather_matvec(rows, x, idx, out, block):  # pragma: no cover - compiled by numba
+def _gather_matvec_py(rows, x, idx, out, block):  # pragma: no cover - compiled by numba
     n_out = rows.shape[1]
     k = idx.shape[0]
     k4 = k - k % 4
@@ -46,6 +46,12 @@ def _gather_matvec(rows, x, idx, out, block):  # pragma: no cover - compiled by 
             for c in range(c1 - c0):
                 acc[c] += a0 * r0[c]
     return out
+
+
+# Two builds of one loop: numba's OpenMP thread pool, once started, also changes the number of threads torch
+# uses (torch.get_num_threads() goes from 1 to the core count), so the one-thread build must not start it.
+_serial = njit(parallel=False, fastmath=True, boundscheck=False, nogil=True)(_gather_matvec_py)
+_parallel = njit(parallel=True, fastmath=True, boundscheck=False, nogil=True)(_gather_matvec_py)
 
 
 def gather_matvec(rows: np.ndarray, x: np.ndarray, idx: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -70,7 +76,9 @@ def gather_matvec(rows: np.ndarray, x: np.ndarray, idx: np.ndarray, out: np.ndar
         raise ValueError(f"row indices must lie in [0, {rows.shape[0]}), got {idx.min()}..{idx.max()}")
     if out is None:
         out = np.empty(rows.shape[1], dtype=np.float32)
-    return _gather_matvec(rows, x, idx, out, COLUMN_BLOCK)
+    if _THREADS[0] == 1:
+        return _serial(rows, x, idx, out, COLUMN_BLOCK)
+    return _parallel(rows, x, idx, out, max(256, -(-rows.shape[1] // _THREADS[0])))
 
 
 def kept_rows(x: np.ndarray, threshold: float, col_norm: np.ndarray | None = None) -> np.ndarray:
@@ -85,8 +93,18 @@ def kept_rows(x: np.ndarray, threshold: float, col_norm: np.ndarray | None = Non
 
 
 def set_threads(n: int) -> None:
-    """Use ``n`` numba threads in the kernel (the timings of this project use one)."""
-    numba.set_num_threads(n)
+    """Use ``n`` numba threads in the kernel (default 1; the timings of this project use one).
+
+    With ``n > 1`` numba's thread pool starts; torch's own thread count is put back afterwards.
+    """
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"threads must be a positive integer, got {n!r}")
+    _THREADS[0] = n
+    if n > 1:
+        torch_threads = torch.get_num_threads()
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+        _parallel(np.zeros((4, 4), np.float32), np.zeros(4, np.float32), np.arange(4), np.empty(4, np.float32), 4)
+        torch.set_num_threads(torch_threads)
 
 
 def flush_cache(nbytes: int = 96 << 20, _buf: list = []) -> float:
