@@ -14,7 +14,7 @@ The package is in layers; each imports only from the layers below it (``tests/te
 | generic maths | ``ops`` (metrics, linalg, image, batching, covariance, randmat, similarity, logistic, whitening, quantization, information) |
 | data and models | ``data`` (Fashion-MNIST, photos, wild, tinyworld, fakes, ImageNet), ``models`` (CNN, GPT, generator, io) |
 | zoo | ``zoo`` (load, registry, pretrained, checkpoints, evals) |
-| lessons | ``activation_functions`` (01-02), ``statistics`` (03), ``explain`` (04-07), ``geometry`` (08), ``readouts`` (09), ``concepts`` (10), ``decompose`` (11), ``intervene`` (12-13), ``quantize`` (16), ``compress`` and ``merge`` (17), ``faults`` (18), ``routing`` (19) |
+| lessons | ``activation_functions`` (01-02), ``statistics`` (03), ``explain`` (04-07), ``geometry`` (08), ``readouts`` (09), ``concepts`` (10), ``decompose`` (11), ``intervene`` (12-13), ``sparsify`` (15), ``quantize`` (16), ``compress`` and ``merge`` (17), ``faults`` (18), ``routing`` (19) |
 | course | ``plot``, ``course`` (runner, notebook conventions, student build, exercise checks) |
 
 The engine's functions are here at the top (``helpers.capture`` etc.); every subpackage is importable as
