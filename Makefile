@@ -95,6 +95,7 @@ bench: setup
 	$(PY) benchmarks/sae.py
 	$(PY) benchmarks/steering.py
 	$(PY) benchmarks/patching.py
+	$(PY) benchmarks/sparse_matvec.py
 	$(PY) benchmarks/quantization.py
 	$(PY) benchmarks/compression.py
 	$(PY) benchmarks/scaling.py
