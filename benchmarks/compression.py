@@ -23,6 +23,7 @@ from helpers import zoo
 from helpers.compress import lowrank, ranks
 from helpers.data import tinyworld
 from helpers.ops import whitening
+from helpers.quantize import int8 as q8
 from results import machine_line, pin_threads, write_section  # benchmarks/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent
@@ -67,6 +68,19 @@ def main() -> None:
     mlp_numbers = sum(gpt.get_submodule(n).weight.numel() for n in names)
 
     rows = [f"| uncompressed | - | {dense_bytes:,} | 1.00 | {dense_loss:.3f} | 1.00 |"]
+    # Quantized rows (lesson 16), on the same held-out set: real int8 products, and weights stored in 8 or 4 bits
+    # (simulated; bytes as packed codes plus one float32 scale and zero point per output channel).
+    real = q8.quantize_linears(gpt)
+    b = q8.model_bytes(real)
+    rows.append(f"| int8 weights and activations, every Linear (torch._int_mm) | - | {b:,} | {b / dense_bytes:.2f} | "
+                f"{loss(real, test):.3f} | {time_ratio(real, gpt, x_time, args.repeats):.2f} |")
+    linears = [m for m in gpt.modules() if isinstance(m, torch.nn.Linear)]
+    float_weight_bytes = sum(m.weight.numel() * m.weight.element_size() for m in linears)
+    for bits in (8, 4):
+        sim = q8.fake_quantize_model(gpt, test[:1, :-1], weight_bits=bits, act_bits=None, layer_types=(torch.nn.Linear,))
+        b = dense_bytes - float_weight_bytes + sum(q8.storage_bytes(m.weight.numel(), bits, len(m.weight)) for m in linears)
+        rows.append(f"| {bits}-bit weights, every Linear (simulated; packed size) | - | {b:,} | {b / dense_bytes:.2f} | "
+                    f"{loss(sim, test):.3f} | - |")
     for r in args.ranks:
         total = r * len(names)
         plans = {"weight SVD": ("svd", ranks.uniform_ranks(spectra, total)),
@@ -83,11 +97,13 @@ def main() -> None:
         print(rows[-4:], flush=True)
 
     text = "\n".join([
-        "## Low-rank compression of tinyworld-gpt's MLPs (sizes and errors)",
+        "## Compressed tinyworld-gpt: bytes and error of every method in one table (lessons 16 and 17)",
         "",
         machine_line(f"python benchmarks/compression.py --threads {args.threads}"),
         "",
-        "Each row replaces all eight MLP matrices by two factors (r x (in + out) numbers each); bytes are all "
+        "Quantized rows: every Linear layer in int8 (real products) or its weights stored in 8 / 4 bits (simulated, size "
+        "as packed codes plus a float32 scale and zero point per output channel). Low-rank rows "
+        "replace all eight MLP matrices by two factors (r x (in + out) numbers each); bytes are all "
         "parameters and buffers of the model as stored (float32). Loss: mean next-token cross-entropy on 64 held-out "
         "sequences (calibration on 64 others). Time: forward of 8 x 64 tokens, compressed / uncompressed, median of "
         f"{args.repeats} interleaved pairs.",
