@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import atexit
+import datetime
 import os
 import sys
 from dataclasses import dataclass
@@ -84,6 +85,14 @@ def start(distributed: Optional[bool] = None, backend: str = "auto") -> RankInfo
 
 def _end_group() -> None:
     if dist.is_available() and dist.is_initialized():
+        if dist.get_backend() == "gloo":
+            # Every rank reaches the end before any tears its connections down: a peer that closes while
+            # another is still connected made gloo abort the process ("terminate called without an active
+            # exception", 5 exits in 12 here). Bounded, so a rank that left early cannot hang the others.
+            try:
+                dist.monitored_barrier(timeout=datetime.timedelta(seconds=60))
+            except RuntimeError:
+                pass
         dist.destroy_process_group()
 
 
