@@ -2,7 +2,6 @@
 held-out caption accuracy; token activation maps (helpers.explain.token_maps) against plain reference loops."""
 
 import importlib.util
-import json
 import sys
 from pathlib import Path
 
