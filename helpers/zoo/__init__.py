@@ -13,7 +13,7 @@ from typing import Callable
 from torch import nn
 
 from helpers.core.runtime import pick_device
-from helpers.zoo import external, pretrained, trained
+from helpers.zoo import external, pretrained, randoms, trained
 from helpers.zoo.info import ModelInfo
 
 
@@ -32,7 +32,7 @@ REGISTRY: dict[str, ZooEntry] = {
     "smollm2-135m": ZooEntry("SmolLM2-135M-Instruct, 30-layer decoder LM (real weights from 4-bit GGUF)",
                              pretrained.load_smollm2),
 }
-PREFIXES = {"torchvision:": external.load_torchvision, "hf:": external.load_hf}
+PREFIXES = {"torchvision:": external.load_torchvision, "hf:": external.load_hf, "random:": randoms.load_random}
 
 
 def available() -> dict[str, str]:
@@ -45,6 +45,7 @@ def available() -> dict[str, str]:
     names = {name: entry.summary for name, entry in REGISTRY.items()}
     names["torchvision:<name>"] = "any torchvision model (pretrained weights only if cached; pretrained=False: random)"
     names["hf:<id>"] = "a Hugging Face model from the local cache (pretrained=False: random weights of a model type)"
+    names["random:<arch>"] = "a small randomly initialised real architecture, offline (" + ", ".join(randoms.ARCHITECTURES) + ")"
     return names
 
 
@@ -65,11 +66,15 @@ def load(name: str, device: str = "auto", pretrained: bool = True) -> tuple[nn.M
         close = difflib.get_close_matches(name, list(REGISTRY), n=3)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise ValueError(f"Unknown zoo model {name!r}.{hint} Valid: {', '.join(REGISTRY)}, "
-                         f"or torchvision:<name>, hf:<id>. See helpers.zoo.available().")
+                         f"or torchvision:<name>, hf:<id>, random:<arch>. See helpers.zoo.available().")
     if not pretrained:
         raise ValueError(f"pretrained=False is only for torchvision:<name> and hf:<id>; {name!r} always loads its weights.")
     model, info = REGISTRY[name].loader()
     return model.to(dev).eval(), info
 
 
-__all__ = ["ModelInfo", "REGISTRY", "available", "load"]
+from helpers.zoo.adapter import (ImageModel, TextModel, UnsupportedModelError, WrongKindError, open_model,  # noqa: E402
+                                 open_models, read_prompts)
+
+__all__ = ["ImageModel", "ModelInfo", "REGISTRY", "TextModel", "UnsupportedModelError", "WrongKindError", "available",
+           "load", "open_model", "open_models", "read_prompts"]
