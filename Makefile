@@ -15,7 +15,7 @@ PARAM_FLAGS := $(foreach p,$(PARAMS),-p $(p))
 ACTIVATION_LAB_THREADS ?= 1
 export ACTIVATION_LAB_THREADS
 
-.PHONY: setup system-data system-browser run test unit notebooks rerun student lab site guide wheelhouse wheelhouse-check bench zoo clean
+.PHONY: setup system-data system-browser run test unit notebooks rerun any-model student lab site guide wheelhouse wheelhouse-check bench zoo clean
 
 setup: $(STAMP) system-data system-browser
 	@$(PY) -m helpers.zoo prepare
@@ -50,7 +50,7 @@ run: setup
 	$(PY) -m helpers.course.run $(NB) $(PARAM_FLAGS)
 	$(PY) -m helpers.course.site
 
-test: unit notebooks rerun
+test: unit notebooks rerun any-model
 
 unit: setup
 	$(PY) -m pytest -q -rs -p no:cacheprovider --doctest-modules helpers tests
@@ -63,6 +63,11 @@ notebooks: setup
 rerun: setup
 	$(PY) -m helpers.course.run 00 -p seed 1 -p scale 2 -p real_lm False --timeout $(NOTEBOOK_BUDGET) \
 		--out build/rerun --html "" --summary build/rerun/summary.md
+
+# Every model-studying lesson again on randomly initialised GPT-2, Llama, ResNet-50 and ViT-B/16 (the matching kind,
+# quick parameters from each notebook's metadata), and once with a model of the wrong kind, which must be refused.
+any-model: setup
+	$(PY) -m helpers.course.any_model $(NB) --jobs 2 --timeout $(NOTEBOOK_BUDGET)
 
 student: setup
 	$(PY) -m helpers.course.student --out build/student

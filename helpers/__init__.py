@@ -13,7 +13,7 @@ The package is in layers; each imports only from the layers below it (``tests/te
 | engine | ``core`` (names, hooks, capture, edit, extract/store, layers, budgets, setup, paths, checksums) |
 | generic maths | ``ops`` (metrics, linalg, image, batching, covariance, randmat, similarity, logistic, whitening, quantization, information) |
 | data and models | ``data`` (Fashion-MNIST, photos, wild, tinyworld, fakes, ImageNet), ``models`` (CNN, GPT, generator, io) |
-| zoo | ``zoo`` (load, registry, pretrained, checkpoints, evals) |
+| zoo | ``zoo`` (load, registry, pretrained, checkpoints, evals, ``open_model``: the adapter to any text or image model, ``random:<arch>``) |
 | lessons | ``activation_functions`` (01-02), ``statistics`` (03), ``explain`` (04-07), ``geometry`` (08), ``readouts`` (09), ``concepts`` (10), ``decompose`` (11), ``intervene`` (12-13), ``sparsify`` (15), ``quantize`` (16), ``compress`` and ``merge`` (17), ``faults`` (18), ``routing`` (19) |
 | course | ``plot``, ``course`` (runner, notebook conventions, student build, exercise checks) |
 
