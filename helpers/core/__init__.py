@@ -8,6 +8,7 @@ layer listing, memory budgets, runtime setup, paths, checksums. Its public funct
 | ``positions`` | the one ``Positions`` type and how it indexes |
 | ``capturing`` | ``capture``: activations, inputs and gradients of named layers |
 | ``editing`` | ``edit`` and every edit function (steer, replace, ablate, patch, top-k, masks) |
+| ``input_editing`` | ``edit_inputs``: the same edit functions on a layer's input |
 | ``extraction`` / ``store`` | ``extract`` to disk; ``ActivationStore`` reads it lazily |
 | ``listing`` | ``layers``: names, types, output shapes |
 | ``budget`` | memory and disk estimates and limits |
