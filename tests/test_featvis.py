@@ -96,6 +96,16 @@ def test_unit_objective_reads_logits_and_channel_means():
         fv.unit_objective(nn.Sequential(nn.Identity()), "0", 0)(torch.rand(2, 3, 4))
 
 
+def test_unit_objective_reads_a_view_of_the_layer():
+    # tokens (B, 1 + 4, D) -> a 2 x 2 grid of D channels without the first token, as a ViT adapter's grid() does
+    net = nn.Sequential(nn.Identity(), nn.Flatten(1), nn.Unflatten(1, (5, 9)))  # (B, 5, 9) token features
+    x = torch.rand(2, 5, 9)
+    grid = lambda a: a[:, 1:].transpose(1, 2).reshape(len(a), 9, 2, 2)
+    assert torch.allclose(fv.unit_objective(net, "2", 4, view=grid)(x), x[:, 1:, 4].mean(dim=1))
+    with pytest.raises(ValueError, match="expected"):
+        fv.unit_objective(net, "2", 4)(x)  # the raw (B, T, D) tokens are neither logits nor a map
+
+
 def test_top_examples_match_a_manual_ranking():
     net = _net()
     images = torch.rand(40, 3, 8, 8, generator=torch.Generator().manual_seed(3))

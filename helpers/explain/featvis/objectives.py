@@ -18,13 +18,15 @@ Objective = Callable[[torch.Tensor], torch.Tensor]  # images (B, 3, H, W) in [0,
 
 
 def unit_objective(model: nn.Module, layer: str, unit: Union[int, Sequence[int]],
-                   transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> Objective:
+                   transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+                   view: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> Objective:
     """A differentiable score per image: ``layer``'s unit ``unit``.
 
     For a (B, K) output (logits, pooled features) the score is column ``unit``; for a (B, C, H, W) feature map
     it is channel ``unit`` averaged over all positions. A list of B units scores image i by unit ``unit[i]``
     (to optimise several units in one batch). ``transform`` is applied to the [0, 1] images first
-    (e.g. ImageNet normalisation for a pretrained model).
+    (e.g. ImageNet normalisation for a pretrained model). ``view`` reshapes the layer's output before the unit
+    is read (e.g. ``net.grid``, which turns a ViT's (B, T, D) tokens into a (B, D, h, w) map).
 
     Example:
         >>> net = nn.Sequential(nn.Linear(3, 2))
@@ -40,7 +42,7 @@ def unit_objective(model: nn.Module, layer: str, unit: Union[int, Sequence[int]]
         # detach=False keeps the live tensor so that gradients reach the input; stop=True skips later layers
         with capture(model, layer, detach=False, stop=True) as acts:
             model(x)
-        a = acts[layer]
+        a = acts[layer] if view is None else view(acts[layer])
         if a.dim() not in (2, 4):
             raise ValueError(f"layer {layer!r} gives shape {tuple(a.shape)}; expected (B, K) or (B, C, H, W)")
         n = a.shape[1]
