@@ -20,7 +20,8 @@ from typing import Callable, Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
-from helpers.core.capturing import capture
+from helpers.core.hooks import HookSet, first_tensor
+from helpers.core.names import resolve_layers
 from helpers.core.editing import edit
 
 MODES = ("squash", "saturate")
@@ -50,6 +51,9 @@ def saturate(bound: float) -> Callable[[torch.Tensor], torch.Tensor]:
 def profile_bounds(model: nn.Module, layers: Sequence[str], images: torch.Tensor, batch: int = 250) -> dict[str, float]:
     """The largest value each layer outputs on ``images`` (clean data): ``{layer: max}``, FT-ClipAct's profile.
 
+    A module that runs several times in one forward pass (torchvision's ResNet reuses one ReLU per block) is
+    profiled over every call, since :func:`clipped` clips every call.
+
     Example:
         >>> net = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
         >>> bounds = profile_bounds(net, ["1"], torch.randn(10, 2))
@@ -58,13 +62,16 @@ def profile_bounds(model: nn.Module, layers: Sequence[str], images: torch.Tensor
     """
     if len(images) == 0:
         raise ValueError("profile_bounds needs some clean images")
+    names = resolve_layers(model, list(layers))  # raises before any hook exists
     device = next(model.parameters()).device
-    top = {name: -float("inf") for name in layers}
-    for i in range(0, len(images), batch):
-        with capture(model, list(layers)) as acts:
+    top = {name: -float("inf") for name in names}
+
+    def record(name, module, args, kwargs, output):
+        top[name] = max(top[name], first_tensor(output).max().item())
+
+    with HookSet(model, names, record):
+        for i in range(0, len(images), batch):
             model(images[i:i + batch].to(device))
-        for name in layers:
-            top[name] = max(top[name], acts[name].max().item())
     return top
 
 
