@@ -76,6 +76,34 @@ def test_segment_tokens_label_every_token_with_its_segment():
         probes.segment_tokens(0, seed=1)
 
 
+def test_segment_tokens_with_another_tokenizer_labels_each_token_with_its_segment_text():
+    from helpers.data import tinyworld
+    tok = tinyworld.tokenizer()
+    # the tinyworld tokenizer's own encode gives the default result
+    default = probes.segment_tokens(5, seed=3, n_ctx=30)
+    same = probes.segment_tokens(5, seed=3, n_ctx=30, encode=tok.encode)
+    assert torch.equal(default[0], same[0]) and torch.equal(default[1], same[1])
+
+    # a character-level tokenizer without BOS: every character (spaces too) carries the kind of its segment
+    def chars(text):
+        return [ord(c) for c in text]
+
+    for seed in range(4):   # one sequence per seed: the segments drawn then do not depend on the tokenizer
+        ids, kinds = probes.segment_tokens(1, seed=seed, n_ctx=50, encode=chars)
+        assert ids.shape == kinds.shape == (1, 50) and (kinds >= 0).all()   # no BOS: no -1
+        text = "".join(map(chr, ids[0].tolist()))
+        words = probes.segment_tokens(1, seed=seed, n_ctx=60)   # at least 50 characters of the same text
+        assert tok.decode(words[0][0]).removeprefix("<bos> ").startswith(text)
+        # a kind changes only where a segment starts: at the space after the last segment's final "."
+        changes = [j for j in range(1, 50) if kinds[0, j] != kinds[0, j - 1]]
+        assert all(text[j - 1:j + 1] == ". " for j in changes)
+        # and every segment's kind is the word-level kind of its first word
+        first_words = [len(text[:j].split()) for j in [0] + changes]   # the word index of each segment start
+        assert [int(kinds[0, j]) for j in [0] + changes] == [int(words[1][0, w + 1]) for w in first_words]
+    with pytest.raises(ValueError):
+        probes.segment_tokens(2, seed=0, n_ctx=1, encode=chars)
+
+
 def test_control_labels_one_label_per_word_from_the_label_distribution():
     g = torch.Generator().manual_seed(0)
     words = torch.randint(0, 3000, (20000,), generator=g)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -30,24 +31,42 @@ from helpers.ops.logistic import fit_logistic
 KINDS = list(tinyworld.SEGMENTS)  # the segment kinds, in the corpus's order: the class names of the task
 
 
-def segment_tokens(n_seqs: int, seed: int, n_ctx: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+def segment_tokens(n_seqs: int, seed: int, n_ctx: int = 64,
+                   encode: Callable[[str], list[int]] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``n_seqs`` tinyworld sequences of ``n_ctx`` tokens and the segment kind of every token.
 
     Returns ``(ids (n_seqs, n_ctx) long, kinds (n_seqs, n_ctx) long)``; ``<bos>`` has kind -1, the others an
     index into :data:`KINDS`. Kinds are drawn uniformly (not with the training corpus's weights).
+
+    ``encode`` (text -> ids, e.g. a ``TextModel``'s ``encode``) tokenises the same segments with another model's
+    tokenizer: every token carries the kind of the segment its text came from, tokens ``encode("")`` gives (a
+    BOS) have kind -1. The default is the tinyworld tokenizer (one token per word); passing its ``encode``
+    gives the same result.
+
+    Example:
+        >>> tok = tinyworld.tokenizer()
+        >>> a, b = segment_tokens(2, seed=0, n_ctx=16), segment_tokens(2, seed=0, n_ctx=16, encode=tok.encode)
+        >>> torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+        True
     """
     if n_seqs < 1 or n_ctx < 2:
         raise ValueError(f"need n_seqs >= 1 and n_ctx >= 2, got {n_seqs} and {n_ctx}")
     rng, tok = random.Random(seed), tinyworld.tokenizer()
+    encode = encode or tok.encode
+    special = len(encode(""))  # leading tokens of no text (BOS), kind -1
     ids, kinds = [], []
     for _ in range(n_seqs):
-        words, labels = [tinyworld.BOS], [-1]
-        while len(words) < n_ctx:
+        text, seq, labels = "", encode(""), [-1] * special
+        while len(seq) < n_ctx:
             kind = rng.choice(KINDS)
             segment, _ = tinyworld.SEGMENTS[kind](rng)
-            words += segment
-            labels += [KINDS.index(kind)] * len(segment)
-        ids.append([tok.stoi[w] for w in words[:n_ctx]])
+            text = f"{text} {' '.join(segment)}".lstrip()
+            new = encode(text)
+            # a tokenizer may merge across the boundary: tokens that changed belong to the new segment
+            same = next((i for i, (a, b) in enumerate(zip(seq, new)) if a != b), min(len(seq), len(new)))
+            labels = labels[:same] + [KINDS.index(kind)] * (len(new) - same)
+            seq = new
+        ids.append(seq[:n_ctx])
         kinds.append(labels[:n_ctx])
     return torch.tensor(ids), torch.tensor(kinds)
 
