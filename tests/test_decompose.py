@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import helpers
+from helpers.data import tinyworld
 from helpers.decompose import factors, quality, saelens_format, snmf
 from helpers.decompose.sae import SparseAutoencoder, topk_gradients, train, train_from_store
 from helpers.ops.metrics import roc_auc
@@ -227,3 +228,34 @@ def test_propositions_groups_by_precision():
     assert torch.equal(t, lab)
     assert propositions.precision_recall(t, lab) == (1.0, 1.0)
     assert propositions.precision_recall(z[:, 1] > 0, lab) == (1.0, len(half) / int(lab.sum()))
+
+
+def test_on_lm_equals_the_tinyworld_functions_and_labels_follow_the_words():
+    from helpers.decompose import factors, on_lm, quality, skills
+    from helpers.zoo import evals, open_model
+
+    lm = open_model("tinyworld-gpt-relu", ("text",), device="cpu")
+    tokens, labels = on_lm.labelled_tokens(lm, 3, n_ctx=16, seed=1)
+    ref_tokens, ref_labels = factors.labelled_tokens(3, n_ctx=16, seed=1)
+    assert torch.equal(tokens, ref_tokens) and all(torch.equal(labels[k], ref_labels[k]) for k in ref_labels)
+    prompts = tinyworld.fact_prompts(0)[:10]
+    assert on_lm.accuracy(lm, prompts) == evals.accuracy(lm.model, prompts)
+    texts = [p.text for p in prompts]
+    assert torch.allclose(skills.pooled_residual(lm, "blocks.1", texts), skills.pooled_residual(lm.model, "blocks.1", texts))
+    # the MLP's input spliced by itself, the output spliced by itself: the clean loss both ways
+    ids = tokens[:, :-1]
+    clean = quality.spliced_loss(lm.model, tokens, "blocks.0", lambda o: o)
+    assert abs(quality.spliced_loss(lm.model, tokens, lm.mlp_down[0], lambda h: h, inputs=True) - clean) < 1e-6
+    assert abs(quality.spliced_loss(lm.model, tokens, lm.mlp_down[0], lambda h: h * 0, inputs=True) - clean) > 1e-3
+    h = on_lm.layer_inputs(lm, lm.mlp_down[0], [ids])
+    assert h.shape == (3 * 16, 512) and not any(m._forward_hooks or m._forward_pre_hooks for m in lm.model.modules())
+
+    other = open_model("random:gpt2", ("text",), device="cpu")
+    tokens, labels = on_lm.labelled_tokens(other, 3, n_ctx=16, seed=1)
+    assert tokens.shape == (3, 17) and labels["class:day"].shape == (3, 16)
+    # a token labelled "day" is (a piece of) a day's name
+    day_ids = tokens[:, :-1][labels["class:day"]]
+    days = {other.decode([i]).strip() for i in day_ids.tolist()}
+    assert days and all(any(d.startswith(x) or x in d for d in tinyworld.DAYS) for x in days)
+    assert quality.spliced_loss(other.model, tokens, other.mlp_down[0], lambda h: h, inputs=True) == \
+        quality.spliced_loss(other.model, tokens, other.blocks[0], lambda o: o)

@@ -186,3 +186,23 @@ def test_the_kernel_leaves_torch_threads_alone():
         kernels.set_threads(1)
     with pytest.raises(ValueError, match="positive"):
         kernels.set_threads(0)
+
+
+def test_gpt2_conv1d_is_a_linear_layer_with_its_weight_transposed():
+    from transformers.pytorch_utils import Conv1D
+
+    conv = Conv1D(3, 5)                                    # y = x @ weight + bias, weight (in=5, out=3)
+    lin = nn.Linear(5, 3)
+    with torch.no_grad():
+        lin.weight.copy_(conv.weight.T)
+        lin.bias.copy_(conv.bias)
+    x = torch.randn(7, 5)
+    assert torch.allclose(conv(x), lin(x), atol=1e-6)
+    assert torch.equal(th.weight_of(conv), lin.weight)
+    model = nn.Sequential(conv)
+    assert th.linear_names(model) == ["0"]
+    rules = th.calibrate(model, ["0"], x, 0.4, "wina")
+    assert torch.allclose(rules["0"].col_norm, th.column_norms(lin.weight))
+    with th.sparsified(model, rules) as seen:
+        model(x)
+    assert 0 < seen["0"] < 1 and not model[0]._forward_pre_hooks

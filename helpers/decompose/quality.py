@@ -36,12 +36,31 @@ def dead_fraction(z: torch.Tensor) -> float:
 
 
 def spliced_loss(model: nn.Module, tokens: torch.Tensor, layer: str,
-                 reconstruct: Callable[[torch.Tensor], torch.Tensor]) -> float:
+                 reconstruct: Callable[[torch.Tensor], torch.Tensor], inputs: bool = False) -> float:
     """Next-token cross-entropy of ``model`` on ``tokens`` (B, T + 1) with ``layer``'s output replaced by
-    ``reconstruct(output)`` (applied to (B, T, d)); :func:`helpers.edit` does the replacing."""
-    inputs, targets = tokens[:, :-1], tokens[:, 1:]
-    with torch.no_grad(), edit(model, {layer: lambda out: reconstruct(out)}):
-        logits = model(inputs)
+    ``reconstruct(output)`` (applied to (B, T, d)); :func:`helpers.edit` does the replacing. With ``inputs=True``
+    the layer's input is replaced instead (e.g. an MLP's hidden activations, the input of its output projection).
+    Hugging Face models' outputs are unwrapped to their logits.
+
+    Example:
+        >>> model = nn.Sequential(nn.Embedding(5, 4), nn.Linear(4, 5))
+        >>> ids = torch.tensor([[0, 1, 2, 3]])
+        >>> spliced_loss(model, ids, "1", lambda h: h, inputs=True) == spliced_loss(model, ids, "1", lambda o: o)
+        True
+    """
+    feed, targets = tokens[:, :-1], tokens[:, 1:]
+    with torch.no_grad():
+        if inputs:
+            module = model.get_submodule(layer)
+            handle = module.register_forward_pre_hook(lambda mod, args: (reconstruct(args[0]), *args[1:]))
+            try:
+                out = model(feed)
+            finally:
+                handle.remove()
+        else:
+            with edit(model, {layer: lambda out: reconstruct(out)}):
+                out = model(feed)
+    logits = getattr(out, "logits", out)
     return F.cross_entropy(logits.flatten(0, 1), targets.flatten()).item()
 
 

@@ -18,21 +18,27 @@ from torch import nn
 from helpers.core.capturing import capture
 from helpers.core.editing import add_vector, edit
 from helpers.data.tinyworld import Prompt, Tokenizer, tokenizer
+from helpers.zoo.text_adapter import TextModel
 
 
 @torch.no_grad()
-def pooled_residual(model: nn.Module, layer: str, texts: list[str], tok: Tokenizer | None = None) -> torch.Tensor:
-    """Mean over positions of ``layer``'s output for each text (texts of one length batched together), (S, d)."""
-    tok = tok or tokenizer()
+def pooled_residual(model: nn.Module | TextModel, layer: str, texts: list[str],
+                    tok: Tokenizer | None = None) -> torch.Tensor:
+    """Mean over positions of ``layer``'s output for each text (texts of one length batched together), (S, d).
+
+    ``model`` is a tinyworld model (with ``tok``) or any decoder LM opened by :func:`helpers.zoo.open_model`."""
+    encode = model.encode if isinstance(model, TextModel) else (tok or tokenizer()).encode
+    forward = model.logits if isinstance(model, TextModel) else model
+    model = model.model if isinstance(model, TextModel) else model
     device = next(model.parameters()).device
-    ids = [tok.encode(t) for t in texts]
+    ids = [encode(t) for t in texts]
     out: list[torch.Tensor | None] = [None] * len(ids)
     by_len: dict[int, list[int]] = {}
     for i, x in enumerate(ids):
         by_len.setdefault(len(x), []).append(i)
     for idx in by_len.values():
         with capture(model, layer) as acts:
-            model(torch.tensor([ids[i] for i in idx], device=device))
+            forward(torch.tensor([ids[i] for i in idx], device=device))
         for j, i in enumerate(idx):
             out[i] = acts[layer][j].float().mean(0).cpu()
     return torch.stack(out)
@@ -47,11 +53,20 @@ def skill_directions(pooled: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.
 
 
 @torch.no_grad()
-def steering_effects(model: nn.Module, layer: str, directions: torch.Tensor, alpha: float,
+def steering_effects(model: nn.Module | TextModel, layer: str, directions: torch.Tensor, alpha: float,
                      tasks: dict[str, list[Prompt]], tok: Tokenizer | None = None) -> torch.Tensor:
     """Accuracy change of each task when ``±alpha · direction`` is added at every position of ``layer``:
-    (n_directions, n_tasks), the larger |change| of the two signs, signed as it happened."""
-    from helpers.zoo.evals import accuracy  # zoo sits below the topic packages
+    (n_directions, n_tasks), the larger |change| of the two signs, signed as it happened.
+
+    ``model`` is a tinyworld model (with ``tok``) or any decoder LM opened by :func:`helpers.zoo.open_model`."""
+    if isinstance(model, TextModel):
+        from helpers.decompose.on_lm import accuracy as lm_accuracy
+        lm, model = model, model.model
+
+        def accuracy(_: nn.Module, prompts: list[Prompt], __: Tokenizer | None) -> float:
+            return lm_accuracy(lm, prompts)
+    else:
+        from helpers.zoo.evals import accuracy  # zoo sits below the topic packages
     tok = tok or tokenizer()
     base = torch.tensor([accuracy(model, ps, tok) for ps in tasks.values()])
     out = torch.zeros(len(directions), len(tasks))

@@ -1,6 +1,7 @@
 """Training-free activation sparsity: TEAL's magnitude thresholds and WINA's weight-informed scores.
 
-For a linear layer ``y = W x`` (``W`` = ``nn.Linear.weight``, shape (out, in)) an input entry ``x_i`` is dropped when
+For a linear layer ``y = W x`` (``W`` = ``nn.Linear.weight``, shape (out, in); for GPT-2's ``Conv1D``, which stores
+its weight as (in, out), :func:`weight_of` gives the same (out, in) view) an input entry ``x_i`` is dropped when
 its score is small:
 
     TEAL (Liu et al., 2025):  score_i = |x_i|
@@ -103,15 +104,32 @@ class Rule:
         return topk_mask(s, self.sparsity) if self.threshold is None else s > self.threshold
 
 
-def linear_names(model: nn.Module, under: str = "") -> list[str]:
-    """Names of every ``nn.Linear`` whose name starts with ``under`` (e.g. ``"blocks."``), in model order."""
-    return [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and n.startswith(under)]
+def is_linear(module: nn.Module) -> bool:
+    """``nn.Linear``, or transformers' ``Conv1D`` (GPT-2's linear layer, ``y = x @ weight + bias``)."""
+    return isinstance(module, nn.Linear) or (type(module).__name__ == "Conv1D" and getattr(module, "weight", None)
+                                             is not None and module.weight.dim() == 2)
 
 
-def _linear(model: nn.Module, name: str) -> nn.Linear:
+def weight_of(module: nn.Module) -> torch.Tensor:
+    """The layer's weight as (out, in), whatever the class stores (``Conv1D`` keeps (in, out)).
+
+    Example:
+        >>> weight_of(nn.Linear(3, 2)).shape
+        torch.Size([2, 3])
+    """
+    return module.weight if isinstance(module, nn.Linear) else module.weight.T
+
+
+def linear_names(model: nn.Module, under: str | tuple[str, ...] = "") -> list[str]:
+    """Names of every linear layer (:func:`is_linear`) whose name starts with ``under`` (e.g. ``"blocks."``, or a
+    tuple of prefixes), in model order."""
+    return [n for n, m in model.named_modules() if is_linear(m) and n.startswith(under)]
+
+
+def _linear(model: nn.Module, name: str) -> nn.Module:
     modules = dict(model.named_modules())
-    if not isinstance(modules.get(name), nn.Linear):
-        raise ValueError(f"{name!r} is not an nn.Linear of the model; linear layers: {linear_names(model)[:8]} ...")
+    if not is_linear(modules.get(name, nn.Identity())):
+        raise ValueError(f"{name!r} is not an nn.Linear (or a GPT-2 Conv1D) of the model; linear layers: {linear_names(model)[:8]} ...")
     return modules[name]
 
 
@@ -119,7 +137,7 @@ def rules_topk(model: nn.Module, layers: Sequence[str], sparsity: float, method:
     """Top-k rules (exactly ``sparsity`` of every token's inputs dropped) for ``layers``."""
     sparsity, method = check_sparsity(sparsity), _check_method(method)
     mods = {n: _linear(model, n) for n in layers}
-    return {n: Rule(method, column_norms(m.weight) if method == "wina" else None, None, sparsity)
+    return {n: Rule(method, column_norms(weight_of(m)) if method == "wina" else None, None, sparsity)
             for n, m in mods.items()}
 
 
@@ -137,7 +155,7 @@ def calibrate(model: nn.Module, layers: Sequence[str], calib: torch.Tensor, spar
         model(calib)
     rules = {}
     for n, m in mods.items():
-        norm = column_norms(m.weight) if method == "wina" else None
+        norm = column_norms(weight_of(m)) if method == "wina" else None
         x = acts.inputs[n].float()
         rules[n] = Rule(method, norm, threshold(scores(x, norm), per_layer[n]), per_layer[n])
     return rules
