@@ -240,6 +240,8 @@ def test_on_lm_equals_the_tinyworld_functions_and_labels_follow_the_words():
     assert torch.equal(tokens, ref_tokens) and all(torch.equal(labels[k], ref_labels[k]) for k in ref_labels)
     prompts = tinyworld.fact_prompts(0)[:10]
     assert on_lm.accuracy(lm, prompts) == evals.accuracy(lm.model, prompts)
+    tasks = {"fact": prompts, "cyclic": tinyworld.cyclic_prompts(0)[:7]}
+    assert on_lm.task_accuracies(lm, tasks).tolist() == [evals.accuracy(lm.model, ps) for ps in tasks.values()]
     texts = [p.text for p in prompts]
     assert torch.allclose(skills.pooled_residual(lm, "blocks.1", texts), skills.pooled_residual(lm.model, "blocks.1", texts))
     # the MLP's input spliced by itself, the output spliced by itself: the clean loss both ways

@@ -15,6 +15,7 @@ Example:
 """
 from __future__ import annotations
 
+import inspect
 from typing import Sequence
 
 import torch
@@ -61,8 +62,12 @@ def next_token_logits(lm: TextModel, texts: Sequence[str]) -> torch.Tensor:
     by_len: dict[int, list[int]] = {}
     for i, x in enumerate(ids):
         by_len.setdefault(len(x), []).append(i)
+    # Hugging Face decoders can unembed only the last position (the (B, T, V) logits of a 50k vocabulary are costly)
+    last_only = "logits_to_keep" in inspect.signature(lm.model.forward).parameters
     for idx in by_len.values():
-        out[idx] = lm.logits(torch.tensor([ids[i] for i in idx]))[:, -1].float().cpu()
+        x = torch.tensor([ids[i] for i in idx], device=lm.device)
+        logits = lm.model(x, logits_to_keep=1).logits if last_only else lm.logits(x)
+        out[idx] = logits[:, -1].float().cpu()
     return out
 
 
@@ -71,6 +76,14 @@ def accuracy(lm: TextModel, prompts: Sequence[tinyworld.Prompt]) -> float:
     pred = next_token_logits(lm, [p.text for p in prompts]).argmax(-1)
     target = torch.tensor([lm.word_id(p.answer) for p in prompts])
     return (pred == target).float().mean().item()
+
+
+def task_accuracies(lm: TextModel, tasks: dict[str, Sequence[tinyworld.Prompt]]) -> torch.Tensor:
+    """:func:`accuracy` of every task, (n_tasks,), from one pass over all prompts (fewer, fuller batches)."""
+    prompts = [p for ps in tasks.values() for p in ps]
+    hit = (next_token_logits(lm, [p.text for p in prompts]).argmax(-1)
+           == torch.tensor([lm.word_id(p.answer) for p in prompts])).float()
+    return torch.stack([part.mean() for part in hit.split([len(ps) for ps in tasks.values()])])
 
 
 @torch.no_grad()

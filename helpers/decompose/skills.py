@@ -60,20 +60,23 @@ def steering_effects(model: nn.Module | TextModel, layer: str, directions: torch
 
     ``model`` is a tinyworld model (with ``tok``) or any decoder LM opened by :func:`helpers.zoo.open_model`."""
     if isinstance(model, TextModel):
-        from helpers.decompose.on_lm import accuracy as lm_accuracy
+        from helpers.decompose.on_lm import task_accuracies
         lm, model = model, model.model
 
-        def accuracy(_: nn.Module, prompts: list[Prompt], __: Tokenizer | None) -> float:
-            return lm_accuracy(lm, prompts)
+        def accuracies() -> torch.Tensor:
+            return task_accuracies(lm, tasks)
     else:
         from helpers.zoo.evals import accuracy  # zoo sits below the topic packages
-    tok = tok or tokenizer()
-    base = torch.tensor([accuracy(model, ps, tok) for ps in tasks.values()])
+        tok = tok or tokenizer()
+
+        def accuracies() -> torch.Tensor:
+            return torch.tensor([accuracy(model, ps, tok) for ps in tasks.values()])
+    base = accuracies()
     out = torch.zeros(len(directions), len(tasks))
     for i, u in enumerate(directions):
         for sign in (1.0, -1.0):
             with edit(model, {layer: add_vector(u, alpha=sign * alpha)}):
-                acc = torch.tensor([accuracy(model, ps, tok) for ps in tasks.values()])
+                acc = accuracies()
             delta = acc - base
             out[i] = torch.where(delta.abs() > out[i].abs(), delta, out[i])
     return out
