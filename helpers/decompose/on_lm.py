@@ -55,19 +55,32 @@ def labelled_tokens(lm: TextModel, n_seqs: int, n_ctx: int = 64,
 
 
 @torch.no_grad()
-def next_token_logits(lm: TextModel, texts: Sequence[str]) -> torch.Tensor:
-    """Logits of the next token after each text, (N, V); texts of one token length are batched together."""
+def next_token_logits(lm: TextModel, texts: Sequence[str], chunk: int = 64) -> torch.Tensor:
+    """Logits of the next token after each text, (N, V).
+
+    tinyworld GPTs: texts of one token length are batched together. Hugging Face decoders: the texts are padded on
+    the right to one length (causal attention: no real token sees the padding) and run ``chunk`` at a time, and only
+    each text's last position is unembedded, ``unembed(final_norm(h))`` (the (B, T, V) logits of a 50k vocabulary,
+    or one small batch per length, would cost far more).
+    """
     ids = [lm.encode(t) for t in texts]
     out = torch.empty(len(ids), lm.vocab_size)
-    by_len: dict[int, list[int]] = {}
-    for i, x in enumerate(ids):
-        by_len.setdefault(len(x), []).append(i)
-    # Hugging Face decoders can unembed only the last position (the (B, T, V) logits of a 50k vocabulary are costly)
-    last_only = "logits_to_keep" in inspect.signature(lm.model.forward).parameters
-    for idx in by_len.values():
-        x = torch.tensor([ids[i] for i in idx], device=lm.device)
-        logits = lm.model(x, logits_to_keep=1).logits if last_only else lm.logits(x)
-        out[idx] = logits[:, -1].float().cpu()
+    if "logits_to_keep" not in inspect.signature(lm.model.forward).parameters:
+        by_len: dict[int, list[int]] = {}
+        for i, x in enumerate(ids):
+            by_len.setdefault(len(x), []).append(i)
+        for idx in by_len.values():
+            out[idx] = lm.logits(torch.tensor([ids[i] for i in idx]))[:, -1].float().cpu()
+        return out
+    unembed = lm.module(lm.unembed)
+    for start in range(0, len(ids), chunk):
+        part = ids[start:start + chunk]
+        width = max(len(p) for p in part)
+        x = torch.tensor([p + p[-1:] * (width - len(p)) for p in part], device=lm.device)   # (B, T)
+        with capture(lm.model, lm.final_norm, stop=True) as acts:   # stop: the forward ends after the final norm
+            lm.model(x)
+        last = acts[lm.final_norm][torch.arange(len(part)), torch.tensor([len(p) - 1 for p in part])]  # (B, d)
+        out[start:start + len(part)] = unembed(last).float().cpu()
     return out
 
 
