@@ -29,7 +29,8 @@ import torch
 from torch import nn
 
 from helpers.core.capturing import capture
-from helpers.intervene.patching import Metric, PatchResult, check_pair, resid_pre_names
+from helpers.core.hooks import replace_first_tensor
+from helpers.intervene.patching import Metric, PatchResult, check_pair, logits_of, resid_pre_names
 from helpers.ops.integrated import integrated_gradients
 
 
@@ -75,11 +76,11 @@ def attribute_cells(model: nn.Module, clean: torch.Tensor, corrupt: torch.Tensor
     target, source = (corrupt, clean) if mode == "denoise" else (clean, corrupt)
     names = list(dict.fromkeys(c[0] for c in cells))
     with torch.no_grad(), capture(model, names, inputs=inputs, outputs=not inputs) as acts:
-        base_s = float(metric(model(source.to(device))[None])[0])
+        base_s = float(metric(logits_of(model(source.to(device)))[None])[0])
     src = {n: (acts.inputs[n] if inputs else acts[n]) for n in names}
     rules = relp_rules(model) if relp else _nothing()
     with rules, capture(model, names, inputs=inputs, outputs=not inputs, detach=False) as live:
-        m = metric(model(target.to(device))[None])[0]
+        m = metric(logits_of(model(target.to(device)))[None])[0]
         tgt = [live.inputs[n] if inputs else live[n] for n in names]
         grads = dict(zip(names, torch.autograd.grad(m, tgt)))
     tgt = {n: t.detach() for n, t in zip(names, tgt)}
@@ -137,9 +138,9 @@ def layer_integrated_gradients(model: nn.Module, tokens: torch.Tensor, layer: st
     def f(points: torch.Tensor) -> torch.Tensor:  # (K, N, T, ...) -> (K,)
         k = points.shape[0]
         flat = points.reshape(k * points.shape[1], *points.shape[2:])
-        h = module.register_forward_hook(lambda m, a, out: flat)
+        h = module.register_forward_hook(lambda m, a, out: replace_first_tensor(out, flat))
         try:
-            logits = model(tokens.repeat(k, 1))
+            logits = logits_of(model(tokens.repeat(k, 1)))
         finally:
             h.remove()
         return metric(logits.view(k, tokens.shape[0], *logits.shape[1:]))
