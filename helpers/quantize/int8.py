@@ -70,8 +70,9 @@ class Int8Linear(nn.Module):
         self.in_features, self.out_features = qweight.shape[1], qweight.shape[0]
 
     @classmethod
-    def from_linear(cls, linear: nn.Linear) -> "Int8Linear":
-        qw, s = int8_weight(linear.weight)
+    def from_linear(cls, linear: nn.Module) -> "Int8Linear":
+        """From an ``nn.Linear`` or a Hugging Face ``Conv1D`` (GPT-2)."""
+        qw, s = int8_weight(weight_matrix(linear))
         return cls(qw, s, linear.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -83,7 +84,8 @@ class Int8Linear(nn.Module):
 
 
 def quantize_linears(model: nn.Module, skip: Sequence[str] = ()) -> nn.Module:
-    """A copy of ``model`` with every ``nn.Linear`` (except the names in ``skip``) replaced by ``Int8Linear``.
+    """A copy of ``model`` with every ``nn.Linear`` and Hugging Face ``Conv1D`` (except the names in ``skip``)
+    replaced by ``Int8Linear``.
 
     Example:
         >>> net = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2))
@@ -91,7 +93,7 @@ def quantize_linears(model: nn.Module, skip: Sequence[str] = ()) -> nn.Module:
         >>> type(q[0]).__name__, type(q[2]).__name__, type(net[0]).__name__
         ('Int8Linear', 'Linear', 'Linear')
     """
-    names = {n for n, m in model.named_modules() if isinstance(m, nn.Linear)}
+    names = {n for n, m in model.named_modules() if isinstance(m, nn.Linear) or _is_conv1d(m)}
     unknown = sorted(set(skip) - names)
     if unknown:
         raise ValueError(f"skip names {unknown} are not Linear layers of the model; its Linear layers: {sorted(names)}")
@@ -101,6 +103,25 @@ def quantize_linears(model: nn.Module, skip: Sequence[str] = ()) -> nn.Module:
             parent, _, child = name.rpartition(".")
             setattr(out.get_submodule(parent) if parent else out, child, Int8Linear.from_linear(module))
     return out
+
+
+def _is_conv1d(module: nn.Module) -> bool:
+    """Hugging Face's ``Conv1D`` (GPT-2): a linear map ``x @ W + b`` with its weight stored (in, out)."""
+    return type(module).__name__ == "Conv1D" and hasattr(module, "nf") and module.weight.dim() == 2
+
+
+def weight_matrix(module: nn.Module) -> torch.Tensor:
+    """The (out, in) weight of a linear map: ``nn.Linear``'s own, or Hugging Face ``Conv1D``'s transposed.
+
+    Example:
+        >>> weight_matrix(nn.Linear(3, 2)).shape
+        torch.Size([2, 3])
+    """
+    if _is_conv1d(module):
+        return module.weight.t()
+    if isinstance(module, nn.Linear):
+        return module.weight
+    raise TypeError(f"{type(module).__name__} is not a linear layer (nn.Linear or Hugging Face Conv1D).")
 
 
 def model_bytes(model: nn.Module) -> int:
@@ -123,6 +144,8 @@ def fake_quantize_model(model: nn.Module, calib: torch.Tensor, weight_bits: int 
                         act_method: str = "minmax", layer_types: tuple = (nn.Conv2d, nn.Linear)) -> nn.Module:
     """A copy of ``model`` that simulates integer inference: weights quantized per output channel (symmetric),
     the input of every ``layer_types`` layer quantized per tensor (asymmetric), ranges calibrated on ``calib``.
+    A layer whose weight is used without calling the layer (``nn.MultiheadAttention``'s ``out_proj``) gets only its
+    weights quantized.
 
     ``None`` keeps that side in float. Example:
         >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)).eval()
@@ -147,6 +170,8 @@ def fake_quantize_model(model: nn.Module, calib: torch.Tensor, weight_bits: int 
             for h in handles:
                 h.remove()
         for n, m in layers:
+            if n not in seen:  # never called as a module (e.g. nn.MultiheadAttention's out_proj): weights only
+                continue
             qp = calibrate(seen[n], act_bits, act_method, symmetric=False)
             m.register_forward_pre_hook(lambda mod, args, qp=qp: (fake_quant(args[0], qp), *args[1:]))
     if weight_bits is not None:
