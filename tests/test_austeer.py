@@ -31,3 +31,20 @@ def test_scale_units_is_multiplicative_only_on_chosen_units_and_leaves_no_hook()
         with helpers.edit(net, bad):
             net(x)
     assert sum(len(m._forward_hooks) for m in net.modules()) == 0
+
+
+def test_scale_inputs_scales_a_layers_input_like_scale_units_its_source():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Identity(), torch.nn.Linear(4, 2))
+    units = [austeer.Unit("2", 1, 1.0, 1.0), austeer.Unit("2", 3, -0.5, 1.0)]
+    x = torch.randn(5, 3)
+    with austeer.scale_inputs(net, units, alpha=2.0):
+        y = net(x)
+    with helpers.edit(net, austeer.scale_units([austeer.Unit("1", u.index, u.beta, u.mean_diff) for u in units], 2.0)):
+        expected = net(x)
+    assert torch.allclose(y, expected) and not torch.allclose(y, net(x))
+    assert all(len(m._forward_pre_hooks) == 0 for m in net.modules())
+    with pytest.raises(Exception, match="nope"):
+        with austeer.scale_inputs(net, [austeer.Unit("nope", 0, 1.0, 1.0), units[0]], alpha=1.0):
+            pass
+    assert all(len(m._forward_pre_hooks) == 0 for m in net.modules())

@@ -147,3 +147,20 @@ def test_outlier_directions_find_planted_spikes_and_project_exactly():
     assert torch.allclose(h[:10] @ f.weight().T + f.bias, lin(projected[:10]), atol=1e-9)
     with pytest.raises(ValueError, match="40 dimensions but the layer has 7 inputs"):
         rmt.projected_linear(nn.Linear(7, 2), found)
+
+
+def test_replace_linears_reads_a_conv1d_as_out_by_in():
+    # transformers' Conv1D (GPT-2's linear maps) stores its weight as (in, out); at full rank nothing changes
+    from transformers.pytorch_utils import Conv1D
+
+    torch.manual_seed(0)
+    net = nn.Sequential(Conv1D(5, 3), nn.ReLU())                       # 3 -> 5
+    w = lowrank.linear_weight(net[0])
+    assert w.shape == (5, 3) and lowrank.is_linear(net[0]) and not lowrank.is_linear(net[1])
+    small = lowrank.replace_linears(net, {"0": lowrank.factorize(w, 3)})
+    x = torch.randn(4, 3)
+    assert torch.allclose(small(x), net(x), atol=1e-5)
+    low = lowrank.replace_linears(net, {"0": lowrank.factorize(w, 1)})
+    assert not torch.allclose(low(x), net(x), atol=1e-3)
+    with pytest.raises(ValueError, match="not a linear map"):
+        lowrank.linear_weight(net[1])

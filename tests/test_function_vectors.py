@@ -62,3 +62,29 @@ def test_cie_shape_bad_heads_and_no_hook_left():
             pass
     assert _hooks(m) == 0
     assert fv.top_heads(torch.tensor([[0.0, 2.0], [1.0, 3.0]]), 3) == [(1, 1), (0, 1), (1, 0)]
+
+
+def test_head_sites_of_a_gpt2_read_its_conv1d_projection():
+    # GPT-2 (Conv1D out-projection, weight stored (in, out)): the function vector is the projection of the slices
+    from types import SimpleNamespace
+
+    import transformers as tf
+
+    torch.manual_seed(0)
+    m = tf.GPT2LMHeadModel(tf.GPT2Config(vocab_size=20, n_positions=16, n_embd=16, n_layer=2, n_head=4)).eval()
+    lm = SimpleNamespace(attn=["transformer.h.0.attn", "transformer.h.1.attn"], n_heads=4, module=m.get_submodule)
+    sites = fv.HeadSites.of(lm)
+    assert sites.proj == ("transformer.h.0.attn.c_proj", "transformer.h.1.attn.c_proj") and sites.n_head == 4
+    x = torch.randint(0, 20, (3, 6))
+    means = fv.head_means(m, x, sites)
+    proj = m.transformer.h[1].attn.c_proj
+    z = torch.zeros(16)
+    z[4:8] = means[1, 4:8]
+    assert torch.allclose(fv.function_vector(m, means, [(1, 1)], sites), z @ proj.weight, atol=1e-6)
+    with torch.no_grad():
+        plain = m(x[:1]).logits
+        with fv.patch_heads(m, fv.head_means(m, x[:1], sites), [(0, 2), (1, 3)], sites):
+            same = m(x[:1]).logits
+    assert torch.allclose(plain, same, atol=1e-5) and _hooks(m) == 0
+    cie = fv.causal_indirect_effects(m, means, x, torch.zeros(3, dtype=torch.long), sites, lambda ids: m(ids).logits[:, -1])
+    assert cie.shape == (2, 4)

@@ -269,3 +269,24 @@ def test_sentence_embeddings_pool_over_the_mask_only():
         assert torch.allclose(padded[layer].norm(dim=-1), torch.ones(2))
     with pytest.raises(ValueError, match="no texts"):
         authorship.sentence_embeddings(bert, preprocess, [])
+
+
+def test_next_token_logits_and_last_states_group_prompts_by_length():
+    from helpers.readouts import next_token
+    from helpers.zoo import evals, open_model
+
+    lm = open_model("tinyworld-gpt", kinds=("text",), device="cpu")
+    texts = ["i feel", "the movie was great . i feel", "the game was awful . i feel", "the cat"]
+    got = next_token.next_token_logits(lm, texts)
+    assert torch.allclose(got, evals.next_token_logits(lm.model, texts), atol=1e-5)
+    for i, t in enumerate(texts):  # each row as if run alone
+        with torch.no_grad():
+            alone = lm.model(torch.tensor([lm.encode(t)]))[0, -1]
+        assert torch.allclose(got[i], alone, atol=1e-4)
+        with torch.no_grad(), capture(lm.model, lm.blocks[1]) as acts:
+            lm.model(torch.tensor([lm.encode(t)]))
+        assert torch.allclose(next_token.last_states(lm, lm.blocks[1], [t])[0], acts[lm.blocks[1]][0, -1], atol=1e-5)
+    states = next_token.last_states(lm, lm.blocks[1], texts)
+    assert states.shape == (4, lm.d_model) and not torch.allclose(states[1], states[2])
+    with pytest.raises(ValueError, match="no prompts"):
+        next_token.next_token_logits(lm, [])

@@ -129,13 +129,35 @@ class LowRankLinear(nn.Module):
         return self.right.out_features
 
 
+def is_linear(layer: nn.Module) -> bool:
+    """True for an ``nn.Linear`` and for transformers' ``Conv1D`` (GPT-2's linear maps, weight stored (in, out))."""
+    return isinstance(layer, nn.Linear) or (type(layer).__name__ == "Conv1D" and getattr(layer, "weight", None) is not None
+                                            and layer.weight.dim() == 2)
+
+
+def linear_weight(layer: nn.Module) -> torch.Tensor:
+    """The (out, in) weight of a linear map, whichever way it is stored (``Conv1D`` keeps it as (in, out)).
+
+    Example:
+        >>> linear_weight(nn.Linear(4, 3)).shape
+        torch.Size([3, 4])
+    """
+    if isinstance(layer, nn.Linear):
+        return layer.weight
+    if is_linear(layer):
+        return layer.weight.t()
+    raise ValueError(f"a {type(layer).__name__} is not a linear map (an nn.Linear or a transformers Conv1D)")
+
+
 def _parent(model: nn.Module, name: str) -> tuple[nn.Module, str]:
     parent_name, _, child = name.rpartition(".")
     return (model.get_submodule(parent_name) if parent_name else model), child
 
 
 def replace_linears(model: nn.Module, factors: dict[str, Factorization]) -> nn.Module:
-    """A deep copy of ``model`` with each named ``nn.Linear`` replaced by a ``LowRankLinear`` (same bias).
+    """A deep copy of ``model`` with each named linear map replaced by a ``LowRankLinear`` (same bias).
+
+    The maps are ``nn.Linear`` layers or transformers' ``Conv1D`` (GPT-2), whose weight is read as (out, in).
 
     The original model is never changed. Names are checked (and shapes compared) before anything is copied.
 
@@ -148,12 +170,12 @@ def replace_linears(model: nn.Module, factors: dict[str, Factorization]) -> nn.M
     names = resolve_layers(model, list(factors))
     for name in names:
         layer = model.get_submodule(name)
-        if not isinstance(layer, nn.Linear):
-            raise ValueError(f"{name} is a {type(layer).__name__}, not an nn.Linear")
+        if not is_linear(layer):
+            raise ValueError(f"{name} is a {type(layer).__name__}, not an nn.Linear (or a transformers Conv1D)")
         f = factors[name]
-        if (f.left.shape[0], f.right.shape[1]) != tuple(layer.weight.shape):
+        if (f.left.shape[0], f.right.shape[1]) != tuple(linear_weight(layer).shape):
             raise ValueError(f"the factors of {name} make a {f.left.shape[0]} x {f.right.shape[1]} matrix, "
-                             f"the layer's weight is {tuple(layer.weight.shape)}")
+                             f"the layer's weight is {tuple(linear_weight(layer).shape)}")
     new = copy.deepcopy(model)
     for name in names:
         layer = new.get_submodule(name)

@@ -15,10 +15,14 @@ Example:
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import torch
+from torch import nn
+
+from helpers.core.names import resolve_layers
 
 
 @dataclass(frozen=True)
@@ -72,3 +76,31 @@ def scale_units(units: Sequence[Unit], alpha: float) -> dict[str, Callable[[torc
             return new
         return fn
     return {layer: make(chosen) for layer, chosen in by_layer.items()}
+
+
+@contextmanager
+def scale_inputs(model: nn.Module, units: Sequence[Unit], alpha: float) -> Iterator[None]:
+    """Like :func:`scale_units`, but on the *inputs* of the named layers (forward pre-hooks, always removed).
+
+    For units read as a layer's input: the MLP's hidden neurons are the input of its output projection in any
+    decoder (GPT-2's ``c_proj``, Llama's ``down_proj``), where no module outputs them. Names are checked first.
+
+    Example:
+        >>> net = nn.Sequential(nn.Identity(), nn.Linear(3, 1, bias=False)); _ = nn.init.ones_(net[1].weight)
+        >>> with scale_inputs(net, [Unit("1", 0, 1.0, 0.0)], alpha=1.0):
+        ...     y = net(torch.ones(1, 3))
+        >>> y.item(), len(net[1]._forward_pre_hooks)
+        (4.0, 0)
+    """
+    fns = scale_units(units, alpha)
+    for name in fns:
+        resolve_layers(model, name)  # raises for an unknown name before any hook is attached
+    handles = []
+    try:
+        for name, fn in fns.items():
+            handles.append(model.get_submodule(name).register_forward_pre_hook(
+                lambda mod, args, fn=fn: (fn(args[0]),) + tuple(args[1:])))
+        yield
+    finally:
+        for h in handles:
+            h.remove()

@@ -1,11 +1,13 @@
-"""Function vectors (Todd et al., 2024) on the project's GPT: per-head outputs, head patching, causal indirect effect.
+"""Function vectors (Todd et al., 2024): per-head outputs, head patching, causal indirect effect.
 
-Head ``(l, j)`` of :class:`helpers.models.gpt.GPT` writes ``z_j @ W_proj[:, j-th slice].T`` into the residual
-stream, where ``z_j`` is its slice of the input of ``blocks.l.attn.proj``. :func:`head_means` averages ``z`` at
-the last token over prompts; :func:`patch_heads` replaces chosen heads' slices at the last token by those means
-(a forward pre-hook on ``attn.proj``, always removed); :func:`function_vector` sums the chosen heads' mean
-outputs in the residual basis. The causal indirect effect (CIE) of a head is the rise of the probability of the
-correct answer on prompts whose demonstrations carry shuffled labels when only that head is patched.
+Head ``(l, j)`` writes ``z_j @ W_O[:, j-th slice].T`` into the residual stream, where ``z_j`` is its slice of the
+input of layer ``l``'s attention output projection ``W_O`` (``blocks.l.attn.proj`` in the project's GPT; GPT-2's
+``attn.c_proj``, Llama's ``self_attn.o_proj``: :meth:`HeadSites.of` finds them for any model opened with
+:func:`helpers.zoo.open_model`). :func:`head_means` averages ``z`` at the last token over prompts;
+:func:`patch_heads` replaces chosen heads' slices at the last token by those means (a forward pre-hook on the
+projection, always removed); :func:`function_vector` sums the chosen heads' mean outputs in the residual basis.
+The causal indirect effect (CIE) of a head is the rise of the probability of the correct answer on prompts whose
+demonstrations carry shuffled labels when only that head is patched.
 
 Example:
     >>> from helpers.models.gpt import GPT, GPTConfig
@@ -17,7 +19,8 @@ Example:
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import torch
 from torch import nn
@@ -25,30 +28,70 @@ from torch import nn
 Head = tuple[int, int]
 
 
-def _proj(model: nn.Module, layer: int) -> nn.Linear:
-    return model.blocks[layer].attn.proj
+@dataclass(frozen=True)
+class HeadSites:
+    """Where the heads are: per layer the attention's output projection (its input is the heads' outputs side by
+    side, ``n_head`` slices)."""
+
+    proj: tuple[str, ...]
+    n_head: int
+
+    @classmethod
+    def of_gpt(cls, model: nn.Module) -> "HeadSites":
+        """The project's GPT: ``blocks.l.attn.proj``."""
+        return cls(tuple(f"blocks.{l}.attn.proj" for l in range(len(model.blocks))), model.blocks[0].attn.n_head)
+
+    @classmethod
+    def of(cls, lm: Any) -> "HeadSites":
+        """Any decoder opened with :func:`helpers.zoo.open_model`: the last linear map inside each attention."""
+        proj = []
+        for name in lm.attn:
+            inner = [n for n, m in lm.module(name).named_modules()
+                     if not list(m.children()) and getattr(m, "weight", None) is not None and m.weight.dim() == 2]
+            if not inner:
+                raise ValueError(f"the attention {name} has no linear output projection")
+            proj.append(f"{name}.{inner[-1]}")
+        return cls(tuple(proj), lm.n_heads)
+
+
+def _sites(model: nn.Module, sites: Optional[HeadSites]) -> HeadSites:
+    return sites if sites is not None else HeadSites.of_gpt(model)
+
+
+def _weight(layer: nn.Module) -> torch.Tensor:
+    """(out, in) weight; transformers' Conv1D (GPT-2) stores it as (in, out)."""
+    return layer.weight.t() if type(layer).__name__ == "Conv1D" else layer.weight
+
+
+def _in_width(model: nn.Module, sites: HeadSites) -> int:
+    return _weight(model.get_submodule(sites.proj[0])).shape[1]
 
 
 @torch.no_grad()
-def head_means(model: nn.Module, ids: torch.Tensor) -> torch.Tensor:
-    """Mean input of every ``blocks.l.attn.proj`` at the last token of ``ids`` (N, T): (n_layer, d_model)."""
+def head_means(model: nn.Module, ids: torch.Tensor, sites: Optional[HeadSites] = None) -> torch.Tensor:
+    """Mean input of every layer's output projection at the last token of ``ids`` (N, T): (n_layer, width)."""
+    s = _sites(model, sites)
     got: dict[int, torch.Tensor] = {}
-    handles = [_proj(model, l).register_forward_pre_hook(
-        lambda mod, args, l=l: got.__setitem__(l, args[0][:, -1].float().mean(0))) for l in range(len(model.blocks))]
+    handles = []
     try:
+        for l, name in enumerate(s.proj):
+            handles.append(model.get_submodule(name).register_forward_pre_hook(
+                lambda mod, args, l=l: got.__setitem__(l, args[0][:, -1].float().mean(0).cpu())))
         model(ids)
     finally:
         for h in handles:
             h.remove()
-    return torch.stack([got[l] for l in range(len(model.blocks))])
+    return torch.stack([got[l] for l in range(len(s.proj))])
 
 
 @contextmanager
-def patch_heads(model: nn.Module, means: torch.Tensor, heads: Sequence[Head]) -> Iterator[None]:
+def patch_heads(model: nn.Module, means: torch.Tensor, heads: Sequence[Head],
+                sites: Optional[HeadSites] = None) -> Iterator[None]:
     """Inside the block, each head in ``heads`` outputs its mean (from :func:`head_means`) at the last token."""
-    n_layer, n_head = len(model.blocks), model.blocks[0].attn.n_head
-    if means.shape != (n_layer, _proj(model, 0).in_features):
-        raise ValueError(f"means must be ({n_layer}, {_proj(model, 0).in_features}), got {tuple(means.shape)}")
+    s = _sites(model, sites)
+    n_layer, n_head = len(s.proj), s.n_head
+    if means.shape != (n_layer, _in_width(model, s)):
+        raise ValueError(f"means must be ({n_layer}, {_in_width(model, s)}), got {tuple(means.shape)}")
     by_layer: dict[int, list[int]] = {}
     for l, j in heads:
         if not (0 <= l < n_layer and 0 <= j < n_head):
@@ -67,7 +110,7 @@ def patch_heads(model: nn.Module, means: torch.Tensor, heads: Sequence[Head]) ->
     handles = []
     try:
         for l in by_layer:
-            handles.append(_proj(model, l).register_forward_pre_hook(hook(l)))
+            handles.append(model.get_submodule(s.proj[l]).register_forward_pre_hook(hook(l)))
         yield
     finally:
         for h in handles:
@@ -75,29 +118,36 @@ def patch_heads(model: nn.Module, means: torch.Tensor, heads: Sequence[Head]) ->
 
 
 @torch.no_grad()
-def causal_indirect_effects(model: nn.Module, means: torch.Tensor, ids: torch.Tensor,
-                            answers: torch.Tensor) -> torch.Tensor:
-    """CIE of every head, (n_layer, n_head): mean P(answer) with the head patched minus without, on ``ids``."""
+def causal_indirect_effects(model: nn.Module, means: torch.Tensor, ids: torch.Tensor, answers: torch.Tensor,
+                            sites: Optional[HeadSites] = None,
+                            last_logits: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> torch.Tensor:
+    """CIE of every head, (n_layer, n_head): mean P(answer) with the head patched minus without, on ``ids``.
+
+    ``last_logits(ids) -> (N, V)`` gives the next-token logits (default: the project's GPT, ``model(ids)[:, -1]``).
+    """
+    s = _sites(model, sites)
+    logits = last_logits or (lambda x: model(x)[:, -1])
+
     def p_correct() -> torch.Tensor:
-        probs = model(ids)[:, -1].softmax(-1)
-        return probs[torch.arange(len(ids)), answers].mean()
+        probs = logits(ids).float().softmax(-1)
+        return probs[torch.arange(len(ids)), answers.to(probs.device)].mean().cpu()
     base = p_correct()
-    n_layer, n_head = len(model.blocks), model.blocks[0].attn.n_head
-    out = torch.zeros(n_layer, n_head)
-    for l in range(n_layer):
-        for j in range(n_head):
-            with patch_heads(model, means, [(l, j)]):
+    out = torch.zeros(len(s.proj), s.n_head)
+    for l in range(len(s.proj)):
+        for j in range(s.n_head):
+            with patch_heads(model, means, [(l, j)], s):
                 out[l, j] = p_correct() - base
     return out
 
 
-def function_vector(model: nn.Module, means: torch.Tensor, heads: Sequence[Head]) -> torch.Tensor:
+def function_vector(model: nn.Module, means: torch.Tensor, heads: Sequence[Head],
+                    sites: Optional[HeadSites] = None) -> torch.Tensor:
     """Sum of the chosen heads' mean outputs written into the residual stream (no bias), (d_model,)."""
-    n_head = model.blocks[0].attn.n_head
-    hs = means.shape[1] // n_head
-    v = torch.zeros(means.shape[1])
+    s = _sites(model, sites)
+    hs = means.shape[1] // s.n_head
+    v = torch.zeros(_weight(model.get_submodule(s.proj[0])).shape[0])
     for l, j in heads:
-        w = _proj(model, l).weight.detach().float().cpu()  # (d, d)
+        w = _weight(model.get_submodule(s.proj[l])).detach().float().cpu()  # (d, width)
         v += w[:, j * hs:(j + 1) * hs] @ means[l, j * hs:(j + 1) * hs].cpu()
     return v
 

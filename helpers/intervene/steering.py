@@ -67,7 +67,7 @@ def _rows(model: nn.Module, layer: str, batch: Batch, position: int,
     with torch.no_grad():
         for idx in by_len.values():
             x = torch.stack([seqs[i] for i in idx]).to(device)
-            with capture(model, layer) as acts:
+            with capture(model, layer, stop=True) as acts:  # the rest of the forward is skipped
                 forward(model, x)
             h = acts[layer][:, position].float().cpu()  # (n, d)
             for j, i in enumerate(idx):

@@ -122,7 +122,7 @@ def input_grams(model: nn.Module, layers: list[str], batches: Iterable[torch.Ten
     """
     grams: dict[str, Gram] = {}
     for batch in batches:
-        with capture(model, list(layers), outputs=False, inputs=True) as acts:
+        with capture(model, list(layers), outputs=False, inputs=True, stop=True) as acts:  # skip the rest
             model(batch)
         for name in layers:
             x = acts.inputs[name]
