@@ -91,6 +91,9 @@ def _vision(kind: str) -> Callable[[], tuple[nn.Module, ModelInfo]]:
         elif kind == "vit_b_16":
             model = torchvision.models.VisionTransformer(image_size=INPUT_SIZE[kind], patch_size=16, num_layers=3,
                                                          num_heads=4, hidden_dim=96, mlp_dim=192)
+            # torchvision starts the classifier at zero (for fine-tuning); a random instance with all-zero logits
+            # and gradients would show nothing, so give it small random weights as a trained head would have
+            nn.init.normal_(model.heads.head.weight, std=0.02)
         else:
             model = torchvision.models.get_model(kind, weights=None)
         return model, ModelInfo(f"random:{kind}", [n for n, _ in model.named_children()], None, imagenet_classes(),
