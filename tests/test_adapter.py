@@ -78,7 +78,7 @@ def test_image_parts(net):
     images = torch.rand(3, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     with torch.no_grad(), helpers.capture(net.model, [net.feature_layer, net.head]) as acts:
         logits = net.logits(images)
-    assert logits.shape == (3, net.n_classes)
+    assert logits.shape == (3, net.n_classes) and logits.abs().sum() > 0  # (torchvision's ViT head starts at zero)
     torch.testing.assert_close(acts[net.head], logits)  # the head's output is the logits
     grid = net.grid(acts[net.feature_layer])
     assert grid.dim() == 4 and grid.shape[0] == 3 and grid.shape[-1] == grid.shape[-2] > 1
