@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from helpers.core.linear_maps import is_linear, linear_weight
 from helpers.core.names import resolve_layers
 from helpers.ops.whitening import Gram, cholesky_root, psd_sqrt
 
@@ -127,26 +128,6 @@ class LowRankLinear(nn.Module):
     @property
     def rank(self) -> int:
         return self.right.out_features
-
-
-def is_linear(layer: nn.Module) -> bool:
-    """True for an ``nn.Linear`` and for transformers' ``Conv1D`` (GPT-2's linear maps, weight stored (in, out))."""
-    return isinstance(layer, nn.Linear) or (type(layer).__name__ == "Conv1D" and getattr(layer, "weight", None) is not None
-                                            and layer.weight.dim() == 2)
-
-
-def linear_weight(layer: nn.Module) -> torch.Tensor:
-    """The (out, in) weight of a linear map, whichever way it is stored (``Conv1D`` keeps it as (in, out)).
-
-    Example:
-        >>> linear_weight(nn.Linear(4, 3)).shape
-        torch.Size([3, 4])
-    """
-    if isinstance(layer, nn.Linear):
-        return layer.weight
-    if is_linear(layer):
-        return layer.weight.t()
-    raise ValueError(f"a {type(layer).__name__} is not a linear map (an nn.Linear or a transformers Conv1D)")
 
 
 def _parent(model: nn.Module, name: str) -> tuple[nn.Module, str]:

@@ -11,6 +11,7 @@ layer listing, memory budgets, runtime setup, paths, checksums. Its public funct
 | ``input_editing`` | ``edit_inputs``: the same edit functions on a layer's input |
 | ``extraction`` / ``store`` | ``extract`` to disk; ``ActivationStore`` reads it lazily |
 | ``listing`` | ``layers``: names, types, output shapes |
+| ``linear_maps`` | ``is_linear`` / ``linear_weight``: ``nn.Linear`` and transformers' ``Conv1D`` read as (out, in) |
 | ``budget`` | memory and disk estimates and limits |
 | ``runtime`` | ``setup``: device, seeds, CPU threads |
 | ``paths`` / ``checksum`` | project folders; one SHA-256 routine and one ``ChecksumError`` |

@@ -25,6 +25,8 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 import torch
 from torch import nn
 
+from helpers.core.linear_maps import linear_weight
+
 Head = tuple[int, int]
 
 
@@ -58,13 +60,8 @@ def _sites(model: nn.Module, sites: Optional[HeadSites]) -> HeadSites:
     return sites if sites is not None else HeadSites.of_gpt(model)
 
 
-def _weight(layer: nn.Module) -> torch.Tensor:
-    """(out, in) weight; transformers' Conv1D (GPT-2) stores it as (in, out)."""
-    return layer.weight.t() if type(layer).__name__ == "Conv1D" else layer.weight
-
-
 def _in_width(model: nn.Module, sites: HeadSites) -> int:
-    return _weight(model.get_submodule(sites.proj[0])).shape[1]
+    return linear_weight(model.get_submodule(sites.proj[0])).shape[1]
 
 
 @torch.no_grad()
@@ -145,9 +142,9 @@ def function_vector(model: nn.Module, means: torch.Tensor, heads: Sequence[Head]
     """Sum of the chosen heads' mean outputs written into the residual stream (no bias), (d_model,)."""
     s = _sites(model, sites)
     hs = means.shape[1] // s.n_head
-    v = torch.zeros(_weight(model.get_submodule(s.proj[0])).shape[0])
+    v = torch.zeros(linear_weight(model.get_submodule(s.proj[0])).shape[0])
     for l, j in heads:
-        w = _weight(model.get_submodule(s.proj[l])).detach().float().cpu()  # (d, width)
+        w = linear_weight(model.get_submodule(s.proj[l])).detach().float().cpu()  # (d, width)
         v += w[:, j * hs:(j + 1) * hs] @ means[l, j * hs:(j + 1) * hs].cpu()
     return v
 

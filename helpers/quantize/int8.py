@@ -20,6 +20,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from helpers.core.linear_maps import is_linear, linear_weight
 from helpers.ops.quantization import check_bits, fake_quant, qparams
 from helpers.quantize.calibration import calibrate
 
@@ -93,7 +94,7 @@ def quantize_linears(model: nn.Module, skip: Sequence[str] = ()) -> nn.Module:
         >>> type(q[0]).__name__, type(q[2]).__name__, type(net[0]).__name__
         ('Int8Linear', 'Linear', 'Linear')
     """
-    names = {n for n, m in model.named_modules() if isinstance(m, nn.Linear) or _is_conv1d(m)}
+    names = {n for n, m in model.named_modules() if is_linear(m)}
     unknown = sorted(set(skip) - names)
     if unknown:
         raise ValueError(f"skip names {unknown} are not Linear layers of the model; its Linear layers: {sorted(names)}")
@@ -105,23 +106,7 @@ def quantize_linears(model: nn.Module, skip: Sequence[str] = ()) -> nn.Module:
     return out
 
 
-def _is_conv1d(module: nn.Module) -> bool:
-    """Hugging Face's ``Conv1D`` (GPT-2): a linear map ``x @ W + b`` with its weight stored (in, out)."""
-    return type(module).__name__ == "Conv1D" and hasattr(module, "nf") and module.weight.dim() == 2
-
-
-def weight_matrix(module: nn.Module) -> torch.Tensor:
-    """The (out, in) weight of a linear map: ``nn.Linear``'s own, or Hugging Face ``Conv1D``'s transposed.
-
-    Example:
-        >>> weight_matrix(nn.Linear(3, 2)).shape
-        torch.Size([2, 3])
-    """
-    if _is_conv1d(module):
-        return module.weight.t()
-    if isinstance(module, nn.Linear):
-        return module.weight
-    raise TypeError(f"{type(module).__name__} is not a linear layer (nn.Linear or Hugging Face Conv1D).")
+weight_matrix = linear_weight  # the (out, in) weight of nn.Linear or transformers' Conv1D (helpers.core.linear_maps)
 
 
 def model_bytes(model: nn.Module) -> int:

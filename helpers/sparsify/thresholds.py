@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from helpers.core.capturing import capture
+from helpers.core.linear_maps import is_linear, linear_weight
 
 METHODS = ("teal", "wina")
 
@@ -104,20 +105,7 @@ class Rule:
         return topk_mask(s, self.sparsity) if self.threshold is None else s > self.threshold
 
 
-def is_linear(module: nn.Module) -> bool:
-    """``nn.Linear``, or transformers' ``Conv1D`` (GPT-2's linear layer, ``y = x @ weight + bias``)."""
-    return isinstance(module, nn.Linear) or (type(module).__name__ == "Conv1D" and getattr(module, "weight", None)
-                                             is not None and module.weight.dim() == 2)
-
-
-def weight_of(module: nn.Module) -> torch.Tensor:
-    """The layer's weight as (out, in), whatever the class stores (``Conv1D`` keeps (in, out)).
-
-    Example:
-        >>> weight_of(nn.Linear(3, 2)).shape
-        torch.Size([2, 3])
-    """
-    return module.weight if isinstance(module, nn.Linear) else module.weight.T
+weight_of = linear_weight  # (out, in) for nn.Linear and GPT-2's Conv1D alike (helpers.core.linear_maps)
 
 
 def linear_names(model: nn.Module, under: str | tuple[str, ...] = "") -> list[str]:

@@ -21,18 +21,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from helpers.core.linear_maps import is_linear
 from helpers.data import tinyworld
 from helpers.zoo.info import ModelInfo
 
 
 class UnsupportedModelError(ValueError):
     """The adapter cannot find in a model the parts a lesson needs; the message says what it found."""
-
-
-def _linear_like(module: nn.Module) -> bool:
-    # nn.Linear, transformers' Conv1D (GPT-2), and other leaf maps with a 2-D weight
-    weight = getattr(module, "weight", None)
-    return not list(module.children()) and isinstance(weight, torch.Tensor) and weight.dim() == 2
 
 
 def find_block_list(model: nn.Module) -> tuple[str, list[str]]:
@@ -131,7 +126,7 @@ class TextModel:
                 f"was found (found: {', '.join(f'{k}={v}' for k, v in found.items() if v)}). A text lesson needs a "
                 f"decoder LM with attention, MLP, final norm and unembedding. Look with helpers.layers(model).")
         mlp_module = first.get_submodule(mlp)
-        down = [name for name, m in mlp_module.named_modules() if _linear_like(m)]
+        down = [name for name, m in mlp_module.named_modules() if is_linear(m)]
         if not down:
             raise UnsupportedModelError(f"{spec}: the MLP {blocks[0]}.{mlp} has no linear layer.")
         weight = model.get_submodule(unembed).weight  # (V, d)
