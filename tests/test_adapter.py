@@ -130,6 +130,11 @@ def test_unmappable_models_name_what_was_found():
     with pytest.raises(UnsupportedModelError, match="does not give \\(batch, classes\\) logits"):
         ImageModel.wrap(nn.Sequential(nn.Conv2d(3, 4, 3)), info, "mine", False)
     assert adapter.kind_of_model(nn.Linear(2, 2), info) == "unknown"
+    from transformers import ViTConfig, ViTForImageClassification
+    hf_vit = ViTForImageClassification(ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                                 intermediate_size=64, image_size=32, patch_size=16))
+    assert adapter.kind_of_model(hf_vit, info) == "Hugging Face image"
+    assert "torchvision:<name>" in str(adapter._refuse("hf:vit", "Hugging Face image", ("image",)))
 
 
 def test_open_models_replaces_the_default_of_its_kind():

@@ -68,7 +68,11 @@ def kind_of_model(model: nn.Module, info: ModelInfo) -> str:
     if isinstance(model, GPT):
         return "text"
     if hasattr(model, "get_output_embeddings"):  # a Hugging Face model
-        return "text" if model.get_output_embeddings() is not None else "sentence-encoder"
+        if model.get_output_embeddings() is not None:
+            return "text"
+        # Hugging Face image classifiers return output objects and their own preprocessing: not mapped here
+        # (torchvision's ViTs and CNNs are); text encoders such as BERT have no unembedding
+        return "Hugging Face image" if any(isinstance(m, nn.Conv2d) for m in model.modules()) else "sentence-encoder"
     if info.name in NAMED_KINDS:
         return NAMED_KINDS[info.name]
     return "image" if any(isinstance(m, nn.Conv2d) for m in model.modules()) else "unknown"
@@ -77,7 +81,8 @@ def kind_of_model(model: nn.Module, info: ModelInfo) -> str:
 def _refuse(spec: str, kind: str, kinds: Sequence[str]) -> WrongKindError:
     accepted = " or ".join(KINDS[k] for k in kinds)
     return WrongKindError(f"This lesson studies {accepted}; {spec!r} is a{'n' if kind[0] in 'aeiou' else ''} "
-                          f"{kind} model.")
+                          f"{kind} model." + (" Use the torchvision build of the same architecture (torchvision:<name>)."
+                                              if kind == "Hugging Face image" else ""))
 
 
 def open_model(spec: str, kinds: Sequence[str] = ("text",), default: str = "", device: str = "auto") -> AnyModel:
