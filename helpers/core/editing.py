@@ -40,19 +40,7 @@ def edit(model: nn.Module, edits: Mapping[Layer, EditFn]) -> Iterator[None]:
         >>> y.abs().sum().item()
         0.0
     """
-    if not edits:
-        raise ValueError("No edits given: pass {layer name, glob or module: function}.")
-    by_name: dict[str, EditFn] = {}
-    key_of: dict[str, object] = {}
-    for spec, fn in edits.items():
-        if not callable(fn):
-            raise TypeError(f"The edit for {_key(spec)} must be a function output -> output, got {type(fn).__name__}.")
-        for name in resolve_layers(model, spec):  # all names checked before any hook
-            if name in by_name:
-                raise ValueError(
-                    f"Two edits for layer {name!r}: the keys {_key(key_of[name])} and {_key(spec)} both match it. "
-                    f"Give each layer one edit, or nest two edit() blocks (the outer one's edit runs first).")
-            by_name[name], key_of[name] = fn, spec
+    by_name = edits_by_layer(model, edits, "output")
 
     def on_forward(name: str, module: nn.Module, args: tuple, kwargs: dict, output: Any):
         old = first_tensor(output)
@@ -69,6 +57,32 @@ def edit(model: nn.Module, edits: Mapping[Layer, EditFn]) -> Iterator[None]:
 
     with HookSet(model, list(by_name), on_forward):
         yield
+
+
+def edits_by_layer(model: nn.Module, edits: Mapping[Layer, EditFn], part: str = "output") -> dict[str, EditFn]:
+    """``{layer name: edit}`` from ``{name, glob or module: edit}``, every name resolved and checked before any hook.
+
+    Refuses an empty mapping, an edit that is not callable and two keys matching one layer (``part`` says whether
+    the layers' outputs or inputs are edited, for the messages).
+
+    Example:
+        >>> edits_by_layer(nn.Sequential(nn.Linear(2, 2), nn.ReLU()), {"*": ablate()}).keys()
+        dict_keys(['0', '1'])
+    """
+    if not edits:
+        raise ValueError("No edits given: pass {layer name, glob or module: function}.")
+    by_name: dict[str, EditFn] = {}
+    key_of: dict[str, object] = {}
+    for spec, fn in edits.items():
+        if not callable(fn):
+            raise TypeError(f"The edit for {_key(spec)} must be a function {part} -> {part}, got {type(fn).__name__}.")
+        for name in resolve_layers(model, spec):  # all names checked before any hook
+            if name in by_name:
+                raise ValueError(
+                    f"Two edits for the {part} of layer {name!r}: the keys {_key(key_of[name])} and {_key(spec)} both "
+                    f"match it. Give each layer one edit, or nest two blocks (the outer one's edit runs first).")
+            by_name[name], key_of[name] = fn, spec
+    return by_name
 
 
 def _key(spec: object) -> str:

@@ -12,15 +12,14 @@ all-or-nothing and removed in ``finally``, as in :func:`helpers.edit`.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Callable, Iterator, Mapping
+from typing import Iterator, Mapping
 
 import torch
 from torch import nn
 
+from helpers.core.editing import EditFn, edits_by_layer
 from helpers.core.hooks import first_tensor, replace_first_tensor
-from helpers.core.names import Layer, resolve_layers
-
-EditFn = Callable[[torch.Tensor], torch.Tensor]
+from helpers.core.names import Layer
 
 
 @contextmanager
@@ -36,16 +35,7 @@ def edit_inputs(model: nn.Module, edits: Mapping[Layer, EditFn]) -> Iterator[Non
         >>> y.item(), model(torch.tensor([[1.0, 5.0, 2.0]])).item()
         (5.0, 8.0)
     """
-    if not edits:
-        raise ValueError("No edits given: pass {layer name, glob or module: function}.")
-    by_name: dict[str, EditFn] = {}
-    for spec, fn in edits.items():
-        if not callable(fn):
-            raise TypeError(f"The edit for {spec!r} must be a function input -> input, got {type(fn).__name__}.")
-        for name in resolve_layers(model, spec):  # every name checked before any hook
-            if name in by_name:
-                raise ValueError(f"Two edits for the input of layer {name!r}: give each layer one edit.")
-            by_name[name] = fn
+    by_name = edits_by_layer(model, edits, "input")
     modules = dict(model.named_modules())
 
     def hook_for(name: str):

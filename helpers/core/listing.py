@@ -83,3 +83,26 @@ def layers(model: nn.Module, example: Any = None, pattern: Optional[LayerSpec] =
                   sum(p.numel() for p in modules[n].parameters(recurse=False)))
         for n in names
     )
+
+
+def forward_outputs(model: nn.Module, example: Any) -> list[tuple[str, torch.Tensor]]:
+    """``(name, output)`` of every named submodule, in the order the calls finish, for one forward of ``example``
+    under ``torch.no_grad()`` (a module called twice appears twice; outputs without a tensor are left out).
+
+    The model adapters and the lessons read a model's structure from this: the last 4-D map, the head, the order
+    in which activation functions run. The hooks are attached all at once and always removed.
+
+    Example:
+        >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU())
+        >>> [(name, tuple(t.shape)) for name, t in forward_outputs(net, torch.zeros(2, 4))]
+        [('0', (2, 8)), ('1', (2, 8))]
+    """
+    seen: list[tuple[str, torch.Tensor]] = []
+
+    def record(name, module, args, kwargs, output):
+        t = first_tensor(output)
+        if t is not None:
+            seen.append((name, t))
+    with HookSet(model, [n for n, _ in model.named_modules() if n], record), torch.no_grad():
+        _call(model, example)
+    return seen

@@ -25,6 +25,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from helpers.core.listing import forward_outputs
+
 # modules that apply an activation function (elementwise nonlinearity between layers)
 ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Hardswish, nn.Mish, nn.ELU, nn.Tanh, nn.Sigmoid)
 
@@ -64,18 +66,9 @@ def activation_layers(model: nn.Module, example: torch.Tensor) -> list[str]:
         >>> activation_layers(net, torch.zeros(1, 2))
         ['1', '3']
     """
-    order: list[str] = []
-    handles = []
-    try:
-        for name, module in model.named_modules():
-            if name and isinstance(module, ACTIVATIONS):
-                handles.append(module.register_forward_hook(
-                    lambda m, i, o, name=name: order.append(name) if name not in order else None))
-        device = next(model.parameters()).device
-        model(example.to(device))
-    finally:
-        for h in handles:
-            h.remove()
+    device = next(model.parameters()).device
+    order = list(dict.fromkeys(name for name, _ in forward_outputs(model, example.to(device))
+                               if isinstance(model.get_submodule(name), ACTIVATIONS)))  # first calls, in order
     if not order:
         raise ValueError(f"{type(model).__name__} runs no activation-function module "
                          f"({', '.join(c.__name__ for c in ACTIVATIONS)}); look with helpers.layers(model).")
@@ -92,19 +85,9 @@ def first_map_layer(model: nn.Module, example: torch.Tensor) -> str:
         >>> first_map_layer(net, torch.zeros(1, 3, 8, 8))
         '2'
     """
-    maps: list[tuple[str, bool]] = []
-    handles = []
-    try:
-        for name, module in model.named_modules():
-            if name:
-                handles.append(module.register_forward_hook(
-                    lambda m, i, o, name=name: maps.append((name, isinstance(m, ACTIVATIONS)))
-                    if isinstance(o, torch.Tensor) and o.dim() == 4 and min(o.shape[-2:]) > 1 else None))
-        device = next(model.parameters()).device
-        model(example.to(device))
-    finally:
-        for h in handles:
-            h.remove()
+    device = next(model.parameters()).device
+    maps = [(name, isinstance(model.get_submodule(name), ACTIVATIONS))
+            for name, out in forward_outputs(model, example.to(device)) if out.dim() == 4 and min(out.shape[-2:]) > 1]
     if not maps:
         raise ValueError(f"{type(model).__name__} produces no (B, C, H, W) map; look with helpers.layers(model).")
     return next((name for name, is_act in maps if is_act), maps[0][0])

@@ -25,7 +25,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from helpers.core.hooks import first_tensor
+from helpers.core.listing import forward_outputs
 from helpers.data.imagenet import normalize
 from helpers.zoo.info import ModelInfo
 from helpers.zoo.randoms import INPUT_SIZE
@@ -33,24 +33,6 @@ from helpers.zoo.text_adapter import UnsupportedModelError, find_block_list
 
 # zoo image models whose parts are known by name (their lessons were written with these names)
 KNOWN = {"wild-cnn": (None, "head", 64, False), "efficientnet-lite0": ("_bn1", "_fc", 224, True)}
-
-
-def _record(model: nn.Module, size: int) -> list[tuple[str, torch.Tensor]]:
-    """(name, output) of every module in the order they finish, for one blank image of ``size`` px."""
-    seen: list[tuple[str, torch.Tensor]] = []
-    handles = []
-    try:
-        for name, module in model.named_modules():
-            if name:
-                handles.append(module.register_forward_hook(
-                    lambda m, i, o, name=name: seen.append((name, first_tensor(o)))))
-        device = next(model.parameters()).device
-        with torch.no_grad():
-            model(torch.zeros(1, 3, size, size, device=device))
-    finally:
-        for h in handles:
-            h.remove()
-    return [(n, t) for n, t in seen if t is not None]
 
 
 def _stages(model: nn.Module, fired: set[str]) -> list[str]:
@@ -92,7 +74,7 @@ class ImageModel:
     def wrap(cls, model: nn.Module, info: ModelInfo, spec: str, is_default: bool) -> "ImageModel":
         known = KNOWN["wild-cnn"] if type(model).__name__ == "WildCNN" else KNOWN.get(info.name)
         size = known[2] if known else _input_size(model, info)
-        outputs = _record(model, size)
+        outputs = forward_outputs(model, torch.zeros(1, 3, size, size, device=next(model.parameters()).device))
         if not outputs or outputs[-1][1].dim() != 2:
             raise UnsupportedModelError(f"{spec}: a {size}-px image does not give (batch, classes) logits; an image "
                                         f"lesson needs a classifier. Look with helpers.layers(model).")
