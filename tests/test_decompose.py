@@ -252,11 +252,11 @@ def test_on_lm_equals_the_tinyworld_functions_and_labels_follow_the_words():
     h = on_lm.layer_inputs(lm, lm.mlp_down[0], [ids])
     assert h.shape == (3 * 16, 512) and not any(m._forward_hooks or m._forward_pre_hooks for m in lm.model.modules())
 
-    for spec in ("random:gpt2", "random:llama"):  # padded on the right, last positions unembedded = one text at a time
+    for spec in ("random:gpt2", "random:llama"):  # batched by token length = one text at a time
         other = open_model(spec, ("text",), device="cpu")
         texts = [p.text for p in tinyworld.icl_prompts("antonym", 3, n=4, seed=0)] + ["the capital of france is"]
         alone = torch.cat([other.logits(torch.tensor([other.encode(t)]))[:, -1] for t in texts])
-        assert torch.allclose(on_lm.next_token_logits(other, texts, chunk=3), alone, atol=1e-4)
+        assert torch.allclose(other.next_token_logits(texts), alone, atol=1e-4)
     tokens, labels = on_lm.labelled_tokens(other, 3, n_ctx=16, seed=1)
     assert tokens.shape == (3, 17) and labels["class:day"].shape == (3, 16)
     # a token labelled "day" is (a piece of) a day's name

@@ -15,7 +15,6 @@ Example:
 """
 from __future__ import annotations
 
-import inspect
 from typing import Sequence
 
 import torch
@@ -54,39 +53,9 @@ def labelled_tokens(lm: TextModel, n_seqs: int, n_ctx: int = 64,
     return torch.tensor(rows), {name: torch.tensor(v) for name, v in labels.items()}
 
 
-@torch.no_grad()
-def next_token_logits(lm: TextModel, texts: Sequence[str], chunk: int = 64) -> torch.Tensor:
-    """Logits of the next token after each text, (N, V).
-
-    tinyworld GPTs: texts of one token length are batched together. Hugging Face decoders: the texts are padded on
-    the right to one length (causal attention: no real token sees the padding) and run ``chunk`` at a time, and only
-    each text's last position is unembedded, ``unembed(final_norm(h))`` (the (B, T, V) logits of a 50k vocabulary,
-    or one small batch per length, would cost far more).
-    """
-    ids = [lm.encode(t) for t in texts]
-    out = torch.empty(len(ids), lm.vocab_size)
-    if "logits_to_keep" not in inspect.signature(lm.model.forward).parameters:
-        by_len: dict[int, list[int]] = {}
-        for i, x in enumerate(ids):
-            by_len.setdefault(len(x), []).append(i)
-        for idx in by_len.values():
-            out[idx] = lm.logits(torch.tensor([ids[i] for i in idx]))[:, -1].float().cpu()
-        return out
-    unembed = lm.module(lm.unembed)
-    for start in range(0, len(ids), chunk):
-        part = ids[start:start + chunk]
-        width = max(len(p) for p in part)
-        x = torch.tensor([p + p[-1:] * (width - len(p)) for p in part], device=lm.device)   # (B, T)
-        with capture(lm.model, lm.final_norm, stop=True) as acts:   # stop: the forward ends after the final norm
-            lm.model(x)
-        last = acts[lm.final_norm][torch.arange(len(part)), torch.tensor([len(p) - 1 for p in part])]  # (B, d)
-        out[start:start + len(part)] = unembed(last).float().cpu()
-    return out
-
-
 def accuracy(lm: TextModel, prompts: Sequence[tinyworld.Prompt]) -> float:
     """Fraction of tinyworld prompts whose argmax next token is (the first token of) the answer word."""
-    pred = next_token_logits(lm, [p.text for p in prompts]).argmax(-1)
+    pred = lm.next_token_logits([p.text for p in prompts]).argmax(-1)
     target = torch.tensor([lm.word_id(p.answer) for p in prompts])
     return (pred == target).float().mean().item()
 
@@ -94,7 +63,7 @@ def accuracy(lm: TextModel, prompts: Sequence[tinyworld.Prompt]) -> float:
 def task_accuracies(lm: TextModel, tasks: dict[str, Sequence[tinyworld.Prompt]]) -> torch.Tensor:
     """:func:`accuracy` of every task, (n_tasks,), from one pass over all prompts (fewer, fuller batches)."""
     prompts = [p for ps in tasks.values() for p in ps]
-    hit = (next_token_logits(lm, [p.text for p in prompts]).argmax(-1)
+    hit = (lm.next_token_logits([p.text for p in prompts]).argmax(-1)
            == torch.tensor([lm.word_id(p.answer) for p in prompts])).float()
     return torch.stack([part.mean() for part in hit.split([len(ps) for ps in tasks.values()])])
 

@@ -15,7 +15,6 @@ Example:
 """
 from __future__ import annotations
 
-import inspect
 from typing import Any, Sequence, Union
 
 import torch
@@ -26,12 +25,8 @@ Prompts = Union[Sequence[str], Sequence[torch.Tensor], torch.Tensor]
 
 
 def last_logits(lm: Any, ids: torch.Tensor) -> torch.Tensor:
-    """Logits at the last position of ``ids`` (B, T): (B, V), on the model's device (no ``no_grad`` applied)."""
-    model = lm.model
-    ids = ids.to(lm.device)
-    if "logits_to_keep" in inspect.signature(model.forward).parameters:
-        return model(ids, logits_to_keep=1).logits[:, -1]
-    return lm.logits(ids)[:, -1]
+    """Logits at the last position of ``ids`` (B, T): (B, V) (:meth:`helpers.zoo.TextModel.last_logits`)."""
+    return lm.last_logits(ids)
 
 
 def _groups(lm: Any, prompts: Prompts) -> tuple[list[torch.Tensor], dict[int, list[int]]]:
@@ -49,14 +44,10 @@ def _groups(lm: Any, prompts: Prompts) -> tuple[list[torch.Tensor], dict[int, li
     return seqs, by_len
 
 
-@torch.no_grad()
 def next_token_logits(lm: Any, prompts: Prompts) -> torch.Tensor:
-    """Logits of the token after each prompt (texts or 1-D token ids), (N, V) float32 on the CPU."""
-    seqs, by_len = _groups(lm, prompts)
-    out = torch.empty(len(seqs), lm.vocab_size)
-    for idx in by_len.values():
-        out[idx] = last_logits(lm, torch.stack([seqs[i] for i in idx])).float().cpu()
-    return out
+    """Logits of the token after each prompt (texts or 1-D token ids), (N, V) float32 on the CPU
+    (:meth:`helpers.zoo.TextModel.next_token_logits`)."""
+    return lm.next_token_logits(prompts)
 
 
 @torch.no_grad()

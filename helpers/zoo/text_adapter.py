@@ -14,9 +14,10 @@ Example:
 """
 from __future__ import annotations
 
+import inspect
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -151,6 +152,37 @@ class TextModel:
         """(B, T) token ids -> (B, T, V) logits (Hugging Face outputs are unwrapped)."""
         out = self.model(ids.to(self.device))
         return out.logits if hasattr(out, "logits") else out
+
+    @torch.no_grad()
+    def next_token_logits(self, prompts: "Sequence[str] | Sequence[torch.Tensor] | torch.Tensor") -> torch.Tensor:
+        """Logits of the token after each prompt (texts or 1-D token ids): (N, V) float32 on the CPU.
+
+        Prompts of one token length run as one batch (no padding, so nothing approximates the model); only the last
+        position is unembedded when the model supports ``logits_to_keep`` (a 50k vocabulary at every position costs
+        far more than the model).
+        """
+        if isinstance(prompts, torch.Tensor):
+            seqs = list(prompts.unbind(0))
+        else:
+            seqs = [torch.tensor(self.encode(p), dtype=torch.long) if isinstance(p, str) else p for p in prompts]
+        if not seqs:
+            raise ValueError("next_token_logits(): no prompts given.")
+        by_len: dict[int, list[int]] = {}
+        for i, s in enumerate(seqs):
+            if s.dim() != 1 or len(s) == 0:
+                raise ValueError(f"prompt {i} is not a non-empty 1-D sequence of token ids (shape {tuple(s.shape)})")
+            by_len.setdefault(len(s), []).append(i)
+        out = torch.empty(len(seqs), self.vocab_size)
+        for idx in by_len.values():
+            out[idx] = self.last_logits(torch.stack([seqs[i] for i in idx])).float().cpu()
+        return out
+
+    def last_logits(self, ids: torch.Tensor) -> torch.Tensor:
+        """(B, T) token ids -> (B, V) logits at the last position (only it is unembedded where the model allows)."""
+        ids = ids.to(self.device)
+        if "logits_to_keep" in inspect.signature(self.model.forward).parameters:
+            return self.model(ids, logits_to_keep=1).logits[:, -1]
+        return self.logits(ids)[:, -1]
 
     # --- tokens ----------------------------------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:
